@@ -1,0 +1,117 @@
+/* Mounts inside the rootfs, all by fd (see resolve.c for why). */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+/* mount(2) flags that map onto mount_setattr attributes. */
+static void flags_to_attr(uint64_t flags, struct mount_attr *a)
+{
+	if (flags & MS_RDONLY)
+		a->attr_set |= MOUNT_ATTR_RDONLY;
+	if (flags & MS_NOSUID)
+		a->attr_set |= MOUNT_ATTR_NOSUID;
+	if (flags & MS_NODEV)
+		a->attr_set |= MOUNT_ATTR_NODEV;
+	if (flags & MS_NOEXEC)
+		a->attr_set |= MOUNT_ATTR_NOEXEC;
+	if (flags & MS_NODIRATIME)
+		a->attr_set |= MOUNT_ATTR_NODIRATIME;
+	if (flags & MS_NOSYMFOLLOW)
+		a->attr_set |= MOUNT_ATTR_NOSYMFOLLOW;
+	if (flags & (MS_NOATIME | MS_STRICTATIME | MS_RELATIME)) {
+		a->attr_clr |= MOUNT_ATTR__ATIME;
+		a->attr_set |= (flags & MS_NOATIME) ? MOUNT_ATTR_NOATIME
+			     : (flags & MS_STRICTATIME) ? MOUNT_ATTR_STRICTATIME : MOUNT_ATTR_RELATIME;
+	}
+}
+
+static int set_propagation(struct helper *h, int fd, uint64_t propagation, const char *dest)
+{
+	char proc[64];
+
+	if (!propagation)
+		return 0;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (mount(NULL, proc, NULL, (unsigned long)propagation, NULL) < 0)
+		return report(h, "set propagation of %s", dest);
+	return 0;
+}
+
+/*
+ * A bind: clone the source tree detached (open_tree), set its attributes
+ * while nobody can see it, then attach it on the target fd (move_mount).
+ * "ro" on a bind applies to the top mount, as in runc; rro and friends
+ * arrive as attr_set/attr_clr and apply recursively.
+ */
+static int bind_mount(struct helper *h, int tfd, const struct mount_op *m)
+{
+	unsigned tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m->flags & MS_REC) ? AT_RECURSIVE : 0);
+	struct mount_attr top = { 0 }, rec = { .attr_set = m->attr_set, .attr_clr = m->attr_clr };
+	int mfd = open_tree(AT_FDCWD, m->source, tree_flags);
+	int ret = -1;
+
+	if (mfd < 0)
+		return report(h, "bind mount %s on %s: open source", m->source, m->dest);
+	flags_to_attr(m->flags | m->remount, &top);
+	if ((top.attr_set || top.attr_clr) && mount_setattr(mfd, "", AT_EMPTY_PATH, &top, sizeof(top)) < 0) {
+		report(h, "bind mount %s on %s: set attributes", m->source, m->dest);
+		goto out;
+	}
+	if ((rec.attr_set || rec.attr_clr) &&
+	    mount_setattr(mfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &rec, sizeof(rec)) < 0) {
+		report(h, "bind mount %s on %s: set recursive attributes", m->source, m->dest);
+		goto out;
+	}
+	if (move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		report(h, "bind mount %s on %s", m->source, m->dest);
+		goto out;
+	}
+	ret = set_propagation(h, mfd, m->propagation, m->dest);
+out:
+	close(mfd);
+	return ret;
+}
+
+int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
+{
+	char proc[64];
+	int tfd, ret = 0;
+	int remount_only = (m->flags & MS_REMOUNT) != 0;
+
+	tfd = open_in_root(h, rootfd, m->dest,
+			   (remount_only ? 0 : IN_ROOT_CREATE) | (m->file ? IN_ROOT_FILE : 0) |
+				   (m->plain_dir ? IN_ROOT_PLAIN_DIR : 0));
+	if (tfd < 0)
+		return -1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);
+	if (remount_only) {
+		if (mount(NULL, proc, NULL, (unsigned long)m->flags, m->data) < 0)
+			ret = report(h, "remount %s", m->dest);
+	} else if (m->flags & MS_BIND) {
+		ret = bind_mount(h, tfd, m);
+	} else if (mount(m->source ? m->source : "none", proc, m->fstype, (unsigned long)m->flags, m->data) < 0) {
+		ret = report(h, "mount %s on %s", m->fstype ? m->fstype : "?", m->dest);
+	} else if (m->propagation || m->attr_set || m->attr_clr) {
+		/* The new mount sits on top of tfd: reopen the path to reach it. */
+		int nfd = open_in_root(h, rootfd, m->dest, 0);
+		struct mount_attr rec = { .attr_set = m->attr_set, .attr_clr = m->attr_clr };
+
+		if (nfd < 0) {
+			ret = -1;
+		} else {
+			if ((rec.attr_set || rec.attr_clr) &&
+			    mount_setattr(nfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &rec, sizeof(rec)) < 0)
+				ret = report(h, "set recursive attributes of %s", m->dest);
+			else
+				ret = set_propagation(h, nfd, m->propagation, m->dest);
+			close(nfd);
+		}
+	}
+	close(tfd);
+	return ret;
+}

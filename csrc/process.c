@@ -1,0 +1,231 @@
+/* The process: keyring, no_new_privs, user and capabilities, cwd, the exec fifo, execve. */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int last_cap(void)
+{
+	char buf[16] = { 0 };
+	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
+}
+
+static int apply_caps(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+	struct __user_cap_data_struct data[2];
+	int last = last_cap();
+
+	for (int i = 0; i < 2; i++) {
+		data[i].effective = (uint32_t)(b->cap_effective >> (32 * i));
+		data[i].permitted = (uint32_t)(b->cap_permitted >> (32 * i));
+		data[i].inheritable = (uint32_t)(b->cap_inheritable >> (32 * i));
+	}
+	if (syscall(SYS_capset, &hdr, data) < 0)
+		return report(h, "set capabilities");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return report(h, "clear ambient capabilities");
+	for (int cap = 0; cap <= last && cap < 64; cap++) {
+		/* Like runc: an ambient cap needs it permitted and inheritable; otherwise it cannot be raised. */
+		if ((b->cap_ambient >> cap & 1) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0 &&
+		    errno != EPERM)
+			return report(h, "raise ambient capability %d", cap);
+	}
+	return 0;
+}
+
+/* Bounding set first (it needs CAP_SETPCAP), keep caps across the uid change, then the rest. */
+static int switch_user(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	int last = last_cap();
+
+	for (int cap = 0; cap <= last && cap < 64; cap++)
+		if (!(b->cap_bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return report(h, "drop capability %d from the bounding set", cap);
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return report(h, "keep capabilities");
+	if (setgroups(b->n_groups, (gid_t *)b->groups) < 0)
+		return report(h, "setgroups");
+	if (setresgid(b->gid, b->gid, b->gid) < 0)
+		return report(h, "setgid %u", b->gid);
+	if (setresuid(b->uid, b->uid, b->uid) < 0)
+		return report(h, "setuid %u", b->uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return report(h, "clear keepcaps");
+	return apply_caps(h);
+}
+
+/* CVE-2024-21626: a cwd outside the root shows as "(unreachable)..." or fails. */
+static int enter_cwd(struct helper *h, const char *cwd)
+{
+	char buf[PATH_MAX];
+
+	if (chdir(cwd) < 0)
+		return report(h, "chdir to cwd (\"%s\") set in config.json", cwd);
+	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
+		return report_errno(h, EPERM, "current working directory is outside of container mount namespace root");
+	return 0;
+}
+
+static const char *getenv_in(const struct strv *env, const char *name)
+{
+	size_t len = strlen(name);
+
+	for (size_t i = 0; i < env->n; i++)
+		if (!strncmp(env->v[i], name, len) && env->v[i][len] == '=')
+			return env->v[i] + len + 1;
+	return NULL;
+}
+
+static int executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+/* Resolve args[0] now, so a missing binary fails `create`, not `start`. */
+static int lookup(struct helper *h, char *out, size_t len)
+{
+	const char *arg0 = h->boot.args.v[0], *path;
+	struct stat st;
+
+	if (strchr(arg0, '/')) {
+		if (stat(arg0, &st) < 0)
+			return report_errno(h, 0, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
+		if (!executable(arg0))
+			return report_errno(h, 0, "exec: \"%s\": permission denied", arg0);
+		snprintf(out, len, "%s", arg0);
+		return 0;
+	}
+	path = getenv_in(&h->boot.env, "PATH");
+	for (path = path ? path : DEFAULT_PATH; *path;) {
+		size_t n = strcspn(path, ":");
+
+		snprintf(out, len, "%.*s/%s", (int)n, n ? path : ".", arg0);
+		if (executable(out))
+			return 0;
+		path += n + (path[n] == ':');
+	}
+	return report_errno(h, 0, "exec: \"%s\": executable file not found in $PATH", arg0);
+}
+
+/* runc's rule: HOME from the container's /etc/passwd when the env lacks it, else "/". */
+static int add_home(struct helper *h)
+{
+	struct boot *b = &h->boot;
+	static char home[PATH_MAX + 8];
+	char line[1024];
+	const char **env;
+	FILE *f;
+
+	if (getenv_in(&b->env, "HOME"))
+		return 0;
+	strcpy(home, "HOME=/");
+	f = fopen("/etc/passwd", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char *fields[7], *tok = line;
+		int n = 0;
+
+		line[strcspn(line, "\n")] = '\0';
+		while (n < 7 && (fields[n] = strsep(&tok, ":")))
+			n++;
+		if (n >= 6 && strtoul(fields[2], NULL, 10) == b->uid && fields[2][0]) {
+			snprintf(home, sizeof(home), "HOME=%s", fields[5]);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	env = calloc(b->env.n + 2, sizeof(char *));
+	if (!env)
+		return report(h, "allocate the environment");
+	memcpy(env, b->env.v, b->env.n * sizeof(char *));
+	env[b->env.n++] = home;
+	b->env.v = env;
+	return 0;
+}
+
+int setup_process(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+
+	if (add_home(h) < 0)
+		return -1;
+
+	if (b->keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, b->keyring) < 0 && errno != ENOSYS)
+		return report(h, "join session keyring %s", b->keyring);
+	if (b->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return report(h, "set no_new_privs");
+	if (switch_user(h) < 0)
+		return -1;
+	return enter_cwd(h, b->cwd ? b->cwd : "/");
+}
+
+static int write_all(int fd, const char *s)
+{
+	size_t len = strlen(s);
+
+	return write(fd, s, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* Wait for `start`, run startContainer hooks, execve. Failures after the fifo opened go to `start` through it. */
+int exec_process(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	char path[PATH_MAX], errbuf[8192], fifo[64];
+	int wfd = -1;
+
+	if (lookup(h, path, sizeof(path)) < 0)
+		return -1;
+	if (send_simple(h, MSG_EXEC_PENDING) < 0)
+		return -1;
+	close(h->ctl);
+	h->ctl = -1;
+	close(h->log_fd);
+	h->log_fd = -1;
+	if (b->has_fifo) {
+		snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", h->fifo_fd);
+		while ((wfd = open(fifo, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
+			;
+		if (wfd < 0 || write_all(wfd, "0") < 0)
+			return -1;
+		close(h->fifo_fd);
+	}
+	if (run_hooks(h, b->start_hooks, b->n_start_hooks, b->state_created, errbuf, sizeof(errbuf)) < 0) {
+		if (wfd < 0 || write_all(wfd, errbuf) < 0)
+			dprintf(2, "%s\n", errbuf);
+		return -1;
+	}
+	/* Everything past stdio and the preserved fds closes at exec (CVE-2024-21626). */
+	if (syscall(SYS_close_range, 3 + h->npreserved, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		return -1;
+	execve(path, (char *const *)b->args.v, (char *const *)b->env.v);
+	snprintf(errbuf, sizeof(errbuf), "exec %s: %s", path, strerror(errno));
+	if (wfd < 0 || write_all(wfd, errbuf) < 0)
+		dprintf(2, "%s\n", errbuf);
+	return -1;
+}

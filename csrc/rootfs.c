@@ -1,0 +1,236 @@
+/* The root filesystem: propagation, the rootfs plan, the root switch, and what follows it. */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#define PROC_SUPER_MAGIC 0x9fa0
+
+/* Shared propagation would break pivot_root: start slave, re-apply after the switch. */
+static unsigned long initial_propagation(uint32_t configured)
+{
+	if (!configured || (configured & MS_SHARED))
+		return MS_SLAVE | MS_REC;
+	return configured;
+}
+
+int prepare_rootfs(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	int rootfd, ret = 0;
+
+	if (mount(NULL, "/", NULL, initial_propagation(b->root_propagation), NULL) < 0)
+		return report(h, "set propagation of /");
+	/* pivot_root needs the new root to be a mount point. */
+	if (mount(b->rootfs, b->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+		return report(h, "bind mount the rootfs %s", b->rootfs);
+	rootfd = open(b->rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return report(h, "open the rootfs %s", b->rootfs);
+	for (size_t i = 0; i < b->n_steps && ret == 0; i++) {
+		const struct rootfs_step *s = &b->steps[i];
+
+		if (s->kind == T_MOUNT)
+			ret = do_mount(h, rootfd, &s->mount);
+		else if (s->kind == T_DEVICE)
+			ret = make_device(h, rootfd, &s->device);
+		else
+			ret = make_symlink(h, rootfd, &s->link);
+	}
+	if (ret == 0 && b->cwd) {
+		int fd = open_in_root(h, rootfd, b->cwd, IN_ROOT_CREATE);
+
+		if (fd < 0)
+			ret = -1;
+		else
+			close(fd);
+	}
+	close(rootfd);
+	return ret;
+}
+
+int switch_root(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	int oldroot, newroot;
+
+	if (b->no_pivot) {
+		/* --no-pivot: for a rootfs on a ramdisk, where pivot_root is refused. */
+		if (chdir(b->rootfs) < 0)
+			return report(h, "chdir %s", b->rootfs);
+		if (mount(b->rootfs, "/", NULL, MS_MOVE, NULL) < 0)
+			return report(h, "move the rootfs to /");
+		if (chroot(".") < 0)
+			return report(h, "chroot");
+		if (chdir("/") < 0)
+			return report(h, "chdir /");
+		return 0;
+	}
+	oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (oldroot < 0)
+		return report(h, "open the old root");
+	newroot = open(b->rootfs, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+	if (newroot < 0) {
+		close(oldroot);
+		return report(h, "open the new root");
+	}
+	if (fchdir(newroot) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) {
+		report(h, "pivot_root %s", b->rootfs);
+		goto fail;
+	}
+	/* The old root is stacked under "."; detach it without propagating to the host. */
+	if (fchdir(oldroot) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
+	    umount2(".", MNT_DETACH) < 0) {
+		report(h, "detach the old root");
+		goto fail;
+	}
+	close(oldroot);
+	close(newroot);
+	if (chdir("/") < 0)
+		return report(h, "chdir /");
+	if ((b->root_propagation & MS_SHARED) && mount(NULL, "/", NULL, b->root_propagation, NULL) < 0)
+		return report(h, "set propagation of the new /");
+	return 0;
+fail:
+	close(oldroot);
+	close(newroot);
+	return -1;
+}
+
+static int readonly_root(struct helper *h)
+{
+	struct statvfs sv;
+	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+
+	if (statvfs("/", &sv) < 0)
+		return report(h, "statvfs /");
+	/* Keep the flags the kernel would refuse to drop (locked in a user namespace). */
+	flags |= sv.f_flag & (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+	if (mount(NULL, "/", NULL, flags, NULL) < 0)
+		return report(h, "make the root readonly");
+	return 0;
+}
+
+static int write_sysctl(struct helper *h, const struct sysctl_op *s)
+{
+	char path[PATH_MAX];
+	struct statfs sf;
+	size_t len = strlen(s->value);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/sys/%s", s->key);
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return report(h, "open sysctl %s", s->key);
+	/* Only ever write to procfs (CVE-2019-16884: a fake /proc could take the write). */
+	if (fstatfs(fd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC) {
+		close(fd);
+		return report_errno(h, EXDEV, "sysctl %s: not on procfs", s->key);
+	}
+	n = write(fd, s->value, len);
+	close(fd);
+	if (n < 0 || (size_t)n != len)
+		return report(h, "write sysctl %s", s->key);
+	return 0;
+}
+
+static int readonly_path(struct helper *h, int rootfd, const char *path)
+{
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	int fd = open_in_root(h, rootfd, path, IN_ROOT_MAYBE_MISSING), mfd, ret = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	mfd = open_tree(fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+	if (mfd < 0 || mount_setattr(mfd, "", AT_EMPTY_PATH, &a, sizeof(a)) < 0 ||
+	    move_mount(mfd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		ret = report(h, "make %s readonly", path);
+	if (mfd >= 0)
+		close(mfd);
+	close(fd);
+	return ret;
+}
+
+/* CVE-2025-31133: mask only with the real /dev/null, never a planted symlink. */
+static int open_devnull(struct helper *h, int rootfd)
+{
+	struct stat st;
+	int fd = openat(rootfd, "dev/null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return report(h, "open /dev/null to mask paths");
+	if (fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) {
+		close(fd);
+		return report_errno(h, EPERM, "/dev/null is not the null device: refusing to mask paths with it");
+	}
+	return fd;
+}
+
+static int masked_path(struct helper *h, int rootfd, int devnull, const char *path)
+{
+	struct stat st;
+	int fd = open_in_root(h, rootfd, path, IN_ROOT_MAYBE_MISSING), mfd = -1, ret = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) < 0) {
+		ret = report(h, "stat %s", path);
+	} else if (S_ISDIR(st.st_mode)) {
+		int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+
+		if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+		    (mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY)) < 0)
+			ret = report(h, "mask %s", path);
+		if (fs >= 0)
+			close(fs);
+	} else if ((mfd = open_tree(devnull, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)) < 0) {
+		ret = report(h, "mask %s", path);
+	}
+	if (ret == 0 && move_mount(mfd, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		ret = report(h, "mask %s", path);
+	if (mfd >= 0)
+		close(mfd);
+	close(fd);
+	return ret;
+}
+
+/* After the root switch: "/" is the container's root. */
+int finish_rootfs(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+	int rootfd, devnull = -1, ret = 0;
+
+	if (b->root_readonly && readonly_root(h) < 0)
+		return -1;
+	if (b->hostname && sethostname(b->hostname, strlen(b->hostname)) < 0)
+		return report(h, "sethostname %s", b->hostname);
+	if (b->domainname && setdomainname(b->domainname, strlen(b->domainname)) < 0)
+		return report(h, "setdomainname %s", b->domainname);
+	for (size_t i = 0; i < b->n_sysctls; i++)
+		if (write_sysctl(h, &b->sysctls[i]) < 0)
+			return -1;
+	rootfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return report(h, "open /");
+	for (size_t i = 0; i < b->readonly_paths.n && ret == 0; i++)
+		ret = readonly_path(h, rootfd, b->readonly_paths.v[i]);
+	if (ret == 0 && b->masked.n && (devnull = open_devnull(h, rootfd)) < 0)
+		ret = -1;
+	for (size_t i = 0; i < b->masked.n && ret == 0; i++)
+		ret = masked_path(h, rootfd, devnull, b->masked.v[i]);
+	if (devnull >= 0)
+		close(devnull);
+	close(rootfd);
+	return ret;
+}

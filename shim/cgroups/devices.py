@@ -1,0 +1,74 @@
+"""Device access rules on the v1 devices controller: the spec's rules, then runc's defaults.
+
+cgroup v2 needs a BPF_CGROUP_DEVICE program instead; until that lands a v2-only
+host refuses device rules explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+
+from shim.errors import CgroupError, Unsupported
+
+# runc 1.1's AllowedDevices, appended after the spec's rules: (type, major, minor, access).
+DEFAULT_ALLOWED = (
+    ("c", -1, -1, "m"),
+    ("b", -1, -1, "m"),
+    ("c", 1, 3, "rwm"),  # /dev/null
+    ("c", 1, 8, "rwm"),  # /dev/random
+    ("c", 1, 7, "rwm"),  # /dev/full
+    ("c", 5, 0, "rwm"),  # /dev/tty
+    ("c", 1, 5, "rwm"),  # /dev/zero
+    ("c", 1, 9, "rwm"),  # /dev/urandom
+    ("c", 136, -1, "rwm"),  # /dev/pts/*
+    ("c", 5, 2, "rwm"),  # /dev/ptmx
+)
+
+
+class Rule:
+    __slots__ = ("access", "allow", "major", "minor", "type")
+
+    def __init__(self, allow: bool, type: str, major: int, minor: int, access: str) -> None:
+        self.allow = allow
+        self.type = type
+        self.major = major
+        self.minor = minor
+        self.access = access
+
+    def line(self) -> str:
+        major = "*" if self.major < 0 else str(self.major)
+        minor = "*" if self.minor < 0 else str(self.minor)
+        return f"{self.type} {major}:{minor} {self.access}"
+
+
+def rule_of(
+    index: int, allow: bool, type: str | None, major: int | None, minor: int | None, access: str | None
+) -> Rule:
+    """One spec rule, checked (the message names the field)."""
+    where = f"linux.resources.devices[{index}]"
+    kind = type or "a"
+    if kind not in ("a", "b", "c"):
+        raise Unsupported(f"{where}.type: unknown device type {kind!r}")
+    perms = access or "rwm"
+    if not perms or set(perms) - set("rwm"):
+        raise Unsupported(f"{where}.access: invalid access {perms!r}")
+    return Rule(allow, kind, -1 if major is None else major, -1 if minor is None else minor, perms)
+
+
+def apply_devices(paths: dict[str, str], rules: list[Rule]) -> None:
+    """Write the rules (then runc's defaults) into the container's devices cgroup."""
+    directory = paths.get("devices")
+    if directory is None:
+        if rules:
+            raise Unsupported("linux.resources.devices: device rules need the v1 devices controller here")
+        return
+    for rule in [*rules, *(Rule(True, *d) for d in DEFAULT_ALLOWED)]:
+        name = "devices.allow" if rule.allow else "devices.deny"
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, rule.line().encode())
+            finally:
+                os.close(fd)
+        except OSError as err:
+            raise CgroupError(f"write {rule.line()!r} to {directory}/{name}: {err.strerror}") from None

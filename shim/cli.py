@@ -1,0 +1,255 @@
+"""runc's command line over the runtime library: parse, call, print, exit code. Nothing else.
+
+Each verb imports what it needs when it runs: start-up time is a feature.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from shim import OCI_VERSION, __version__
+from shim.cli_args import Invocation, help_text, parse_command, parse_globals
+from shim.errors import ShimError, UnknownCommand, UsageError
+from shim.logs import Logger, get_logger, report_fatal, setup
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shim.runtime.create import CreateOptions
+    from shim.runtime.state_store import StateStore
+
+# Commands whose machinery lands with later work: refused clearly, never half-done.
+NOT_YET = {
+    "exec": "exec",
+    "pause": "pause",
+    "resume": "resume",
+    "ps": "ps",
+    "events": "events",
+    "update": "update",
+    "checkpoint": "checkpoint",
+    "restore": "restore",
+}
+FAILED_PREFIX = {"create": "create failed: ", "run": "run failed: "}
+
+
+def _store(inv: Invocation) -> StateStore:
+    from shim.runtime.state_store import StateStore
+
+    if inv.global_bool("systemd-cgroup"):
+        if os.path.isdir("/run/systemd/system"):
+            raise ShimError("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs")
+        raise ShimError("--systemd-cgroup: systemd is not running on this host")
+    return StateStore(inv.global_str("root"))
+
+
+def _console_fd(inv: Invocation, terminal: bool, detached: bool) -> int | None:
+    socket_path = inv.flag_str("console-socket")
+    if terminal and detached and not socket_path:
+        raise ShimError("cannot allocate tty if runc will detach without setting console socket")
+    if socket_path and not (terminal and detached):
+        raise ShimError("cannot use console socket if runc will not detach or allocate tty")
+    if not socket_path:
+        return None
+    from shim.io.console import connect_console_socket
+
+    return connect_console_socket(socket_path)
+
+
+def _create_options(inv: Invocation, terminal: bool, detached: bool) -> CreateOptions:
+    from shim.runtime.create import CreateOptions
+
+    pid_file = inv.flag_str("pid-file")
+    return CreateOptions(
+        console_fd=_console_fd(inv, terminal, detached),
+        pid_file=os.path.abspath(pid_file) if pid_file else None,
+        no_pivot=inv.flag_bool("no-pivot"),
+        no_new_keyring=inv.flag_bool("no-new-keyring"),
+        preserve_fds=inv.flag_int("preserve-fds"),
+    )
+
+
+def _terminal(bundle: str) -> bool:
+    """Peek at process.terminal before create, to check the console-socket rules."""
+    from shim.runtime.create import load_bundle
+
+    spec, _ = load_bundle(bundle)
+    return bool(spec.process and spec.process.terminal)
+
+
+def cmd_create(inv: Invocation) -> int:
+    from shim.runtime.create import create_container
+
+    bundle = os.path.abspath(inv.flag_str("bundle") or ".")
+    opts = _create_options(inv, _terminal(bundle), detached=True)
+    try:
+        create_container(_store(inv), inv.args[0], bundle, opts)
+    finally:
+        if opts.console_fd is not None:
+            os.close(opts.console_fd)
+    return 0
+
+
+def cmd_run(inv: Invocation) -> int:
+    from shim.runtime.create import create_container
+    from shim.runtime.run import run_container
+    from shim.runtime.start import start_container
+
+    bundle = os.path.abspath(inv.flag_str("bundle") or ".")
+    detach = inv.flag_bool("detach")
+    terminal = _terminal(bundle)
+    opts = _create_options(inv, terminal, detached=detach)
+    store = _store(inv)
+    if not detach:
+        return run_container(
+            store,
+            inv.args[0],
+            bundle,
+            opts,
+            terminal=terminal,
+            keep=inv.flag_bool("keep"),
+            no_subreaper=inv.flag_bool("no-subreaper"),
+        )
+    try:
+        create_container(store, inv.args[0], bundle, opts)
+    finally:
+        if opts.console_fd is not None:
+            os.close(opts.console_fd)
+    start_container(store, inv.args[0])
+    return 0
+
+
+def cmd_start(inv: Invocation) -> int:
+    from shim.runtime.start import start_container
+
+    start_container(_store(inv), inv.args[0])
+    return 0
+
+
+def cmd_state(inv: Invocation) -> int:
+    from shim.json_codec import dumps
+    from shim.runtime.query import container_state
+
+    sys.stdout.write(dumps(container_state(_store(inv), inv.args[0]), indent=2))
+    return 0
+
+
+def cmd_list(inv: Invocation) -> int:
+    from shim.json_codec import dumps
+    from shim.runtime.query import format_table, list_containers
+
+    fmt = inv.flag_str("format")
+    if fmt not in ("table", "json"):
+        raise ShimError("invalid format option")
+    states, warnings = list_containers(_store(inv))
+    for warning in warnings:
+        sys.stderr.write(warning + "\n")
+    if inv.flag_bool("quiet"):
+        sys.stdout.write("".join(f"{s['id']}\n" for s in states))
+    elif fmt == "json":
+        sys.stdout.write((dumps(states) if states else "null") + "\n")
+    else:
+        sys.stdout.write(format_table(states))
+    return 0
+
+
+def cmd_kill(inv: Invocation) -> int:
+    from shim.runtime.kill import kill_container, parse_signal
+
+    sig = parse_signal(inv.args[1] if len(inv.args) > 1 else "SIGTERM")
+    kill_container(_store(inv), inv.args[0], sig, all_processes=inv.flag_bool("all"))
+    return 0
+
+
+def cmd_delete(inv: Invocation) -> int:
+    from shim.runtime.delete import delete_container
+
+    delete_container(_store(inv), inv.args[0], force=inv.flag_bool("force"))
+    return 0
+
+
+def cmd_spec(inv: Invocation) -> int:
+    from shim.spec import default_config
+
+    bundle = inv.flag_str("bundle") or "."
+    path = os.path.join(bundle, "config.json")
+    if os.path.exists(path):
+        raise ShimError("File config.json exists. Remove it first")
+    if inv.flag_bool("busybox"):
+        from shim.spec import busybox_bundle
+
+        busybox_bundle(bundle, rootless=inv.flag_bool("rootless"))
+        return 0
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    except OSError as err:
+        raise ShimError(f"open {path}: {(err.strerror or str(err)).lower()}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(default_config(inv.flag_bool("rootless")))
+    return 0
+
+
+def cmd_features(inv: Invocation) -> int:
+    from shim.spec import features_json
+
+    sys.stdout.buffer.write(features_json())
+    return 0
+
+
+COMMANDS: dict[str, Callable[[Invocation], int]] = {
+    "create": cmd_create,
+    "run": cmd_run,
+    "start": cmd_start,
+    "state": cmd_state,
+    "list": cmd_list,
+    "kill": cmd_kill,
+    "delete": cmd_delete,
+    "spec": cmd_spec,
+    "features": cmd_features,
+}
+
+
+def _version() -> str:
+    py = ".".join(str(n) for n in sys.version_info[:3])
+    return f"shim version {__version__}\nspec: {OCI_VERSION}\npython: {py}\n"
+
+
+def _dispatch(inv: Invocation, log: Logger) -> int:
+    if inv.version:
+        sys.stdout.write(_version())
+        return 0
+    if inv.help or inv.command is None:
+        sys.stdout.write(help_text(inv.command))
+        return 0
+    if inv.command in NOT_YET:
+        raise ShimError(f"'{inv.command}' is not available in this version of shim")
+    try:
+        return COMMANDS[inv.command](inv)
+    except ShimError as err:
+        prefix = FAILED_PREFIX.get(inv.command)
+        if prefix and not str(err).startswith("shim "):
+            raise type(err)(f"shim {prefix}{err}") from None
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "shim"
+    log = get_logger()
+    try:
+        inv = parse_globals(argv)
+        log = setup(inv.global_str("log") or None, inv.global_str("log-format"), inv.global_bool("debug"))
+        return _dispatch(parse_command(inv, prog), log)
+    except UsageError as err:
+        sys.stdout.write(err.help_text)
+        report_fatal(log, str(err))
+        return err.exit_code
+    except UnknownCommand as err:
+        report_fatal(log, f"{err}\n")
+        return err.exit_code
+    except ShimError as err:
+        report_fatal(log, str(err))
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,76 @@
+"""Typed errors: each knows its runc exit code and its gRPC status code.
+
+Only the shells translate: `cli.py` prints and exits with `exit_code`, the
+containerd shim answers with `grpc_code`.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # `typing` costs ~9 ms of start-up; mypy reads this as True
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+
+class ShimError(Exception):
+    """Base of every error the runtime raises on purpose."""
+
+    grpc_code: ClassVar[int] = 2  # Unknown
+    exit_code: ClassVar[int] = 1  # runc exits 1 whatever went wrong
+
+
+class UsageError(ShimError):
+    """Bad command line: runc prints `Incorrect Usage` and exits 1."""
+
+    grpc_code = 3
+
+    def __init__(self, message: str, help_text: str = "") -> None:
+        super().__init__(message)
+        self.help_text = help_text
+
+
+class UnknownCommand(ShimError):
+    exit_code = 3
+    grpc_code = 12  # Unimplemented
+
+
+class InvalidConfig(ShimError):
+    """config.json (or a process.json) is malformed or asks for something invalid."""
+
+    grpc_code = 3  # InvalidArgument
+
+
+class Unsupported(InvalidConfig):
+    """A valid config field this runtime refuses explicitly rather than ignore."""
+
+    grpc_code = 12  # Unimplemented
+
+
+class NotFound(ShimError):
+    grpc_code = 5
+
+
+class AlreadyExists(ShimError):
+    grpc_code = 6
+
+
+class WrongState(ShimError):
+    grpc_code = 9  # FailedPrecondition
+
+
+class InitFailed(ShimError):
+    """The init helper reported an error (or died) while building the container."""
+
+    grpc_code = 13  # Internal
+
+    def __init__(self, message: str, errno: int = 0, stage: int = 0) -> None:
+        super().__init__(message)
+        self.errno = errno
+        self.stage = stage
+
+
+class HookFailed(ShimError):
+    grpc_code = 9
+
+
+class CgroupError(ShimError):
+    grpc_code = 13

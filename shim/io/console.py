@@ -1,0 +1,89 @@
+"""The console socket (a pty master over SCM_RIGHTS) and the foreground pty proxy of `run`."""
+
+from __future__ import annotations
+
+import _socket
+import array
+import os
+import select
+
+from shim.errors import ShimError
+
+MASTER_NAME_MAX = 4096
+
+
+def connect_console_socket(path: str) -> int:
+    """Connect to a --console-socket listener; the fd goes to the helper (runc's dial error text)."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as err:
+        sock.close()
+        reason = (err.strerror or str(err)).lower()
+        raise ShimError(f"dial unix {path}: connect: {reason}") from None
+    return sock.detach()
+
+
+def socket_pair() -> tuple[int, int]:
+    """(ours, the helper's): an in-process console socket for a foreground run."""
+    a, b = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    return a.detach(), b.detach()
+
+
+def recv_master(fd: int) -> int:
+    """Receive the one pty master fd sent over a console socket."""
+    sock = _socket.socket(fileno=fd)
+    try:
+        _, anc, _, _ = sock.recvmsg(MASTER_NAME_MAX, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
+    finally:
+        sock.close()
+    for level, kind, data in anc:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+            return array.array("i", data[:4])[0]
+    raise ShimError("console socket: no pty master received")
+
+
+class PtyProxy:
+    """Copies our terminal to the container's pty master and back; our tty in raw mode meanwhile."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        try:
+            self.tty = os.open("/dev/tty", os.O_RDWR | os.O_CLOEXEC)
+        except OSError as err:
+            raise ShimError(f"open /dev/tty: {(err.strerror or str(err)).lower()}") from None
+        import termios
+        import tty
+
+        self._termios = termios
+        self._saved = termios.tcgetattr(self.tty)
+        tty.setraw(self.tty)
+        self.resize()
+
+    def resize(self) -> None:
+        import fcntl
+        import termios
+
+        size = fcntl.ioctl(self.tty, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
+
+    def pump_once(self, timeout: float) -> bool:
+        """Move what is ready; False once the container side is closed."""
+        poller = select.poll()
+        poller.register(self.tty, select.POLLIN)
+        poller.register(self.master, select.POLLIN)
+        for fd, _ in poller.poll(timeout * 1000):
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                data = b""
+            if fd == self.master and not data:
+                return False
+            if data:
+                os.write(self.master if fd == self.tty else self.tty, data)
+        return True
+
+    def close(self) -> None:
+        self._termios.tcsetattr(self.tty, self._termios.TCSADRAIN, self._saved)
+        os.close(self.tty)
+        os.close(self.master)

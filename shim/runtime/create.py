@@ -1,0 +1,268 @@
+"""`create`: config -> a container waiting on its exec fifo, or nothing at all.
+
+Every failure after the id is taken undoes what was made: helper processes
+killed and reaped, cgroups removed, the state dir removed, poststop hooks run.
+A journal in the state dir lets `delete --force` do the same after `create`
+itself was killed.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from typing import TYPE_CHECKING
+
+from shim.cgroups import add_process, container_paths, create as create_cgroups, read_hierarchy
+from shim.cgroups.devices import apply_devices, rule_of
+from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
+from shim.runtime import protocol as p
+from shim.runtime.boot import build_boot, oci_state
+from shim.runtime.cleanup import Journal, destroy
+from shim.runtime.handshake import Exchange
+from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.spawn import Helper, spawn_helper
+from shim.runtime.state_store import ContainerDir, State, StateStore
+from shim.runtime.status import proc_stat
+from shim.runtime.unsupported import check_supported
+from shim.spec.kernel_names import RLIMITS
+from shim.spec.load import load_spec
+from shim.spec.validate import validate_spec
+
+if TYPE_CHECKING:
+    from shim.spec.model import Spec
+
+INIT_TIMEOUT = 60.0  # seconds for the whole handshake, hooks excluded
+NS_FILES = {
+    "mount": "mnt", "pid": "pid", "network": "net", "ipc": "ipc",
+    "uts": "uts", "user": "user", "cgroup": "cgroup", "time": "time",
+}  # fmt: skip
+
+
+class CreateOptions:
+    __slots__ = ("console_fd", "no_new_keyring", "no_pivot", "pid_file", "preserve_fds")
+
+    def __init__(
+        self,
+        *,
+        console_fd: int | None = None,
+        pid_file: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.console_fd = console_fd
+        self.pid_file = pid_file
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+
+
+def load_bundle(bundle: str) -> tuple[Spec, str]:
+    """Read, decode and validate <bundle>/config.json; returns the spec and the rootfs path."""
+    if not os.path.isdir(bundle):
+        raise InvalidConfig(f"chdir {bundle}: no such file or directory")
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise InvalidConfig("JSON specification file config.json not found") from None
+    spec = load_spec(raw)
+    validate_spec(spec)
+    check_supported(spec)
+    if spec.root is None or not spec.root.path:
+        raise InvalidConfig("root.path: the rootfs path is required")
+    rootfs = os.path.realpath(os.path.join(bundle, spec.root.path))
+    if not os.path.isdir(rootfs):
+        raise InvalidConfig(f"rootfs ({rootfs}) does not exist")
+    return spec, rootfs
+
+
+def rfc3339_now() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+def cgroup_mount_dirs(paths: dict[str, str]) -> list[tuple[str, str]]:
+    """(name under /sys/fs/cgroup, host dir) for each hierarchy the container sees."""
+    hierarchy = read_hierarchy()
+    if hierarchy.mode == "v2":
+        return [("", paths[""])]
+    dirs: dict[str, str] = {}
+    for ctrl, mount in hierarchy.v1.items():
+        if ctrl in paths:
+            dirs[os.path.basename(mount.mountpoint)] = paths[ctrl]
+    if "" in paths:
+        dirs["unified"] = paths[""]
+    return sorted(dirs.items())
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """runc's way: `.<name>` beside it, O_EXCL, then rename; no trailing newline."""
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_SYNC | os.O_CLOEXEC, 0o666)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as err:
+        raise ShimError(f"open {err.filename}: {err.strerror.lower() if err.strerror else err}") from None
+
+
+class _Creation:
+    """One create in progress: what has been made so far, so failure can undo exactly that."""
+
+    def __init__(self, store: StateStore, container_id: str, bundle: str, spec: Spec, rootfs: str) -> None:
+        self.id = container_id
+        self.bundle = bundle
+        self.spec = spec
+        self.rootfs = rootfs
+        self.cdir: ContainerDir = store.claim(container_id)
+        self.journal = Journal(self.cdir.path)
+        self.helper: Helper | None = None
+        self.paths: dict[str, str] = {}
+        self.state: State | None = None
+
+    def run(self, opts: CreateOptions) -> State:
+        linux = self.spec.linux
+        os.mkfifo(self.cdir.fifo_path, 0o622)
+        os.chmod(self.cdir.fifo_path, 0o622)
+        fifo = os.open(self.cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
+        try:
+            self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
+            self.journal.record(cgroup_created=create_cgroups(self.paths))
+            res = linux.resources if linux else None
+            rules = [rule_of(i, r.allow, r.type, r.major, r.minor, r.access) for i, r in enumerate(res.devices)] if res else []
+            apply_devices(self.paths, rules)
+            plan = build_boot(
+                self.spec,
+                container_id=self.id,
+                bundle=self.bundle,
+                rootfs=self.rootfs,
+                cgroup_dirs=cgroup_mount_dirs(self.paths),
+                no_pivot=opts.no_pivot,
+                no_new_keyring=opts.no_new_keyring,
+                has_console=opts.console_fd is not None,
+            )
+            try:
+                self.helper = spawn_helper(preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=fifo)
+                self.journal.record(pids=[self.helper.h1_pid])
+                self._exchange(plan.body, plan.fds, plan.want_hooks)
+            finally:
+                for fd in plan.fds:
+                    os.close(fd)
+        finally:
+            os.close(fifo)
+        assert self.state is not None
+        return self.state
+
+    def _exchange(self, boot: bytes, ns_fds: list[int], want_hooks: bool) -> None:
+        helper = self.helper
+        assert helper is not None
+        deadline = time.monotonic() + INIT_TIMEOUT
+        ex = Exchange()
+        while not ex.done:
+            pkt = ex.receive(helper.recv(ex.channel, deadline))
+            if pkt is None:
+                break
+            if pkt.type == p.MSG_HELLO:
+                if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
+                    raise InitFailed(f"init helper speaks protocol {pkt.u32(p.T_VERSION)}, not {p.PROTO_VERSION}")
+                add_process(self.paths, helper.h1_pid)  # before it clones: every descendant is born inside
+                helper.send(1, p.MSG_BOOT, boot, ns_fds)
+            elif pkt.type == p.MSG_CHILD:
+                helper.h2_pid = pkt.u32(p.T_PID)
+                self.journal.record(pids=[helper.h1_pid, helper.h2_pid])
+                helper.send(1, p.MSG_CHILD_ACK)
+                _reap(helper.h1_pid, "init helper (stage 1)")
+                helper.h1_pid = 0
+            elif pkt.type == p.MSG_HOOKS:
+                self._create_hooks(helper.h2_pid)
+                helper.send(2, p.MSG_HOOKS_DONE)
+            elif pkt.type == p.MSG_READY:
+                self._ready(helper.h2_pid)
+                helper.send(2, p.MSG_RUN)
+
+    def _create_hooks(self, pid: int) -> None:
+        hooks = self.spec.hooks
+        if hooks is None:
+            return
+        state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
+        specs = [HookSpec(h.path, h.args, h.env, h.timeout) for h in [*hooks.prestart, *hooks.create_runtime]]
+        try:
+            run_hooks(specs, state, self.bundle)
+        except HookFailed as err:
+            raise HookFailed(f"unable to start container process: error during container init: {err}") from None
+
+    def _ready(self, pid: int) -> None:
+        proc = self.spec.process
+        for rl in proc.rlimits if proc else []:
+            try:
+                resource.prlimit(pid, RLIMITS[rl.type], (rl.soft, rl.hard))
+            except (OSError, ValueError) as err:
+                raise InitFailed(f"unable to start container process: setrlimit {rl.type}: {err}") from None
+        st = proc_stat(pid)
+        if st is None:
+            raise InitFailed("unable to start container process: container init died during setup")
+        namespaces = self.spec.linux.namespaces if self.spec.linux else []
+        self.state = State(
+            id=self.id,
+            pid=pid,
+            start_time=st[1],
+            created=rfc3339_now(),
+            bundle=self.bundle,
+            rootfs=self.rootfs,
+            annotations=dict(self.spec.annotations),
+            cgroup_paths=self.paths,
+            cgroup_created=self.journal.cgroup_created,
+            namespace_paths={ns.type: ns.path or f"/proc/{pid}/ns/{NS_FILES[ns.type]}" for ns in namespaces},
+            config=_to_builtins(self.spec),
+        )
+        self.cdir.write_state(self.state)
+
+    def abort(self) -> None:
+        """Undo everything; errors while undoing are logged by destroy, never raised over the cause."""
+        helper, self.helper = self.helper, None
+        if helper is not None:
+            helper.close()
+        destroy(self.cdir, self.journal.load(), poststop=self._poststop(), bundle=self.bundle)
+
+    def _poststop(self) -> list[HookSpec]:
+        hooks = self.spec.hooks
+        return [HookSpec(h.path, h.args, h.env, h.timeout) for h in hooks.poststop] if hooks else []
+
+
+def _to_builtins(spec: Spec) -> dict[str, object]:
+    import msgspec
+
+    data = msgspec.to_builtins(spec)
+    assert isinstance(data, dict)
+    return data
+
+
+def _reap(pid: int, what: str) -> None:
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise InitFailed(f"{what} exited with status {os.waitstatus_to_exitcode(status)}")
+
+
+def create_container(store: StateStore, container_id: str, bundle: str, opts: CreateOptions) -> State:
+    """Create the container; on any failure nothing is left behind and the error is raised."""
+    bundle = os.path.abspath(bundle)
+    spec, rootfs = load_bundle(bundle)
+    creation = _Creation(store, container_id, bundle, spec, rootfs)
+    try:
+        state = creation.run(opts)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, state.pid)
+    except BaseException:
+        creation.abort()
+        raise
+    finally:
+        if creation.helper is not None:
+            creation.helper.close()
+        creation.cdir.close()
+    creation.journal.clear()
+    return state

@@ -1,0 +1,43 @@
+"""`delete`: remove what create made (processes, cgroups, state), then poststop hooks."""
+
+from __future__ import annotations
+
+from shim.errors import NotFound
+from shim.runtime.cleanup import Journal, destroy
+from shim.runtime.hooks import HookSpec
+from shim.runtime.state_store import StateStore
+from shim.runtime.status import CREATED, STOPPED, require, status_of
+
+
+def delete_container(store: StateStore, container_id: str, force: bool = False) -> None:
+    """runc's rules: created or stopped go; running/paused need force; force on a missing id is quiet."""
+    try:
+        cdir = store.open(container_id, lock=True)
+    except NotFound:
+        if force:
+            return
+        raise
+    try:
+        if not cdir.has_state():
+            # A create that died before it wrote state.json: its journal says what to undo.
+            destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path)
+            if force:
+                return
+            raise NotFound("container does not exist")
+        state = cdir.read_state()
+        status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+        if not force and status not in (CREATED, STOPPED):
+            require(status, "delete", container_id)
+        journal = Journal(cdir.path)
+        journal.cgroup_created = state.cgroup_created
+        journal.pids = [(state.pid, state.start_time)]
+        destroy(
+            cdir,
+            journal,
+            poststop=[HookSpec.from_dict(h) for h in state.hooks("poststop")],
+            bundle=state.bundle,
+            cgroup_paths=state.cgroup_paths,
+            annotations=state.annotations,
+        )
+    finally:
+        cdir.close()

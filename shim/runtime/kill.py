@@ -1,0 +1,67 @@
+"""`kill`: a signal to the init (through a pidfd, so a recycled pid is never hit), or to every
+process of the container's cgroup with `--all`."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from shim.cgroups.placement import procs
+from shim.errors import InvalidConfig, NotFound, ShimError, WrongState
+from shim.runtime.state_store import StateStore
+from shim.runtime.status import STOPPED, init_alive, require, status_of
+
+
+def parse_signal(text: str) -> int:
+    """runc's rules: a number, or a name with or without SIG, any case."""
+    if text.lstrip("-").isdigit():
+        num = int(text)
+        if num < 0 or num >= signal.NSIG:
+            raise InvalidConfig("unable to signal init: invalid argument")
+        return num
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    sig = getattr(signal.Signals, name, None) if name.isidentifier() else None
+    if sig is None:
+        raise InvalidConfig(f"unknown signal {text!r}".replace("'", '"'))
+    return int(sig)
+
+
+def _signal_init(pid: int, start_time: int, sig: int) -> None:
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        raise WrongState("container not running") from None
+    try:
+        if not init_alive(pid, start_time):
+            raise WrongState("container not running")
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise WrongState("container not running") from None
+    except OSError as err:
+        raise ShimError(f"unable to signal init: {err.strerror.lower() if err.strerror else err}") from None
+    finally:
+        os.close(pidfd)
+
+
+def kill_container(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
+    cdir = store.open(container_id)
+    try:
+        if not cdir.has_state():
+            raise NotFound("container does not exist")
+        state = cdir.read_state()
+    finally:
+        cdir.close()
+    status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+    if all_processes:
+        # runc: silent success on a stopped container; every pid of the cgroup otherwise.
+        for pid in procs(state.cgroup_paths) if state.cgroup_paths else []:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        if status == STOPPED:
+            return
+    require(status, "kill", container_id)
+    if not all_processes:
+        _signal_init(state.pid, state.start_time, sig)

@@ -1,0 +1,122 @@
+"""Python's mirror of csrc/protocol.h (tests/unit/test_protocol_header.py checks they agree).
+
+Plain ints, not an enum: this module is on every one-shot command's import path.
+"""
+
+from __future__ import annotations
+
+import struct
+
+PROTO_VERSION = 1
+PROTO_MAX_PACKET = 262144
+PROTO_FIXED_FDS = 5
+TLV_OPTIONAL = 1
+
+HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, nfds
+TLV = struct.Struct("=HHI")  # tag, tflags, vlen
+LOG_RECORD = struct.Struct("=HHI")  # level, stage, len
+U32 = struct.Struct("=I")
+U64 = struct.Struct("=Q")
+
+# fd slots after the preserved fds
+FD_CTL1 = 0
+FD_CTL2 = 1
+FD_LOG = 2
+FD_CONSOLE = 3
+FD_FIFO = 4
+
+MSG_HELLO = 1
+MSG_BOOT = 2
+MSG_USERNS_READY = 3
+MSG_USERNS_MAPPED = 4
+MSG_CHILD = 5
+MSG_CHILD_ACK = 6
+MSG_HOOKS = 7
+MSG_HOOKS_DONE = 8
+MSG_READY = 9
+MSG_RUN = 10
+MSG_SECCOMP_FD = 11
+MSG_SECCOMP_ACK = 12
+MSG_EXEC_PENDING = 13
+MSG_ERROR = 14
+
+STAGE_H1 = 1
+STAGE_H2 = 2
+
+T_VERSION = 1
+T_PID = 2
+T_ERRNO = 3
+T_STAGE = 4
+T_MESSAGE = 5
+T_CLONE_FLAGS = 10
+T_NS_JOIN = 11
+T_OOM_SCORE_ADJ = 12
+T_TIMENS_OFFSETS = 13
+T_ROOTFS = 20
+T_ROOT_PROPAGATION = 21
+T_ROOT_READONLY = 22
+T_NO_PIVOT = 23
+T_MOUNT = 24
+T_DEVICE = 25
+T_SYMLINK = 26
+T_CWD = 27
+T_WANT_HOOKS = 28
+T_HOOK_CREATE_CONTAINER = 29
+T_HOOK_START_CONTAINER = 30
+T_STATE_CREATING = 31
+T_STATE_CREATED = 32
+T_LOOPBACK_UP = 33
+T_DEV_SETUP = 34
+T_HOSTNAME = 40
+T_DOMAINNAME = 41
+T_SYSCTL = 42
+T_MASKED = 43
+T_READONLY_PATH = 44
+T_KEYRING = 45
+T_TERMINAL = 46
+T_CONSOLE_SIZE = 47
+T_NO_NEW_PRIVS = 50
+T_UID = 51
+T_GID = 52
+T_ADDITIONAL_GID = 53
+T_UMASK = 54
+T_CAP_BOUNDING = 55
+T_CAP_EFFECTIVE = 56
+T_CAP_PERMITTED = 57
+T_CAP_INHERITABLE = 58
+T_CAP_AMBIENT = 59
+T_ARG = 60
+T_ENV = 61
+T_HAS_FIFO = 62
+T_HAS_CONSOLE = 63
+M_SOURCE = 100
+M_DEST = 101
+M_FSTYPE = 102
+M_FLAGS = 103
+M_DATA = 104
+M_PROPAGATION = 105
+M_FILE = 106
+M_REMOUNT = 107
+M_PLAIN_DIR = 108
+M_ATTR_SET = 109
+M_ATTR_CLR = 110
+D_PATH = 120
+D_TYPE = 121
+D_MAJOR = 122
+D_MINOR = 123
+D_MODE = 124
+D_UID = 125
+D_GID = 126
+L_TARGET = 130
+L_PATH = 131
+K_PATH = 140
+K_ARG = 141
+K_ENV = 142
+K_TIMEOUT = 143
+S_KEY = 150
+S_VALUE = 151
+
+LOG_ERROR = 2
+LOG_WARN = 3
+LOG_INFO = 4
+LOG_DEBUG = 5

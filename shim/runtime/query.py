@@ -1,0 +1,81 @@
+"""`state` and `list`: what a container looks like from outside, in runc's shapes."""
+
+from __future__ import annotations
+
+import os
+
+from shim import OCI_VERSION
+from shim.errors import NotFound, ShimError
+from shim.runtime.state_store import ContainerDir, State, StateStore
+from shim.runtime.status import STOPPED, status_of
+
+
+def describe(state: State, cdir: ContainerDir, owner: str = "") -> dict[str, object]:
+    """The OCI state plus runc's extras, in runc's key order; pid 0 once stopped."""
+    status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+    out: dict[str, object] = {
+        "ociVersion": OCI_VERSION,
+        "id": state.id,
+        "pid": 0 if status == STOPPED else state.pid,
+        "status": status,
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+    }
+    if state.annotations:
+        out["annotations"] = dict(sorted(state.annotations.items()))
+    out["owner"] = owner
+    return out
+
+
+def container_state(store: StateStore, container_id: str) -> dict[str, object]:
+    cdir = store.open(container_id)
+    try:
+        if not cdir.has_state():
+            raise NotFound("container does not exist")
+        return describe(cdir.read_state(), cdir)
+    finally:
+        cdir.close()
+
+
+def _owner(path: str) -> str:
+    uid = os.stat(path).st_uid
+    try:
+        with open("/etc/passwd") as f:
+            for line in f:
+                fields = line.split(":")
+                if len(fields) > 2 and fields[2] == str(uid):
+                    return fields[0]
+    except OSError:
+        pass
+    return f"#{uid}"
+
+
+def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[str]]:
+    """(states, warnings): a directory without state.json is skipped with a warning, as runc does."""
+    store.ensure_root()
+    states: list[dict[str, object]] = []
+    warnings: list[str] = []
+    for cid in store.ids():
+        try:
+            cdir = store.open(cid)
+        except (NotFound, ShimError):
+            continue
+        try:
+            if not cdir.has_state():
+                warnings.append(f"load container {cid}: container does not exist")
+                continue
+            states.append(describe(cdir.read_state(), cdir, _owner(cdir.path)))
+        except NotFound:
+            warnings.append(f"load container {cid}: container does not exist")
+        finally:
+            cdir.close()
+    return states, warnings
+
+
+def format_table(states: list[dict[str, object]]) -> str:
+    """runc's tabwriter table: min width 12, padding 3."""
+    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
+    rows += [[str(s[k]) for k in ("id", "pid", "status", "bundle", "created", "owner")] for s in states]
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
+    return "".join("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n" for r in rows)

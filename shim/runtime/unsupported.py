@@ -1,0 +1,60 @@
+"""Config this runtime refuses explicitly: a clear error beats a silent no-op."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from shim.errors import InvalidConfig, Unsupported
+
+if TYPE_CHECKING:
+    from shim.spec.model import Spec
+
+
+def check_supported(spec: Spec) -> None:
+    """Raise Unsupported (naming the field) for anything we would otherwise ignore."""
+    proc, linux = spec.process, spec.linux
+    if proc is not None:
+        if proc.apparmor_profile:
+            raise Unsupported(_lsm("process.apparmorProfile", "apparmor", "/sys/kernel/security/apparmor"))
+        if proc.selinux_label:
+            raise Unsupported(_lsm("process.selinuxLabel", "selinux", "/sys/fs/selinux"))
+        if proc.scheduler is not None:
+            raise Unsupported("process.scheduler: setting the scheduler is not supported")
+        if proc.io_priority is not None:
+            raise Unsupported("process.ioPriority: setting the I/O priority is not supported")
+        if proc.exec_cpu_affinity is not None:
+            raise Unsupported("process.execCPUAffinity: not supported")
+    if linux is None:
+        raise InvalidConfig("linux: the linux section is required")
+    types = {ns.type for ns in linux.namespaces}
+    if "mount" not in types:
+        raise Unsupported("linux.namespaces: a mount namespace is required")
+    if "user" in types or linux.uid_mappings or linux.gid_mappings:
+        raise Unsupported("linux.namespaces: user namespaces are not supported yet by this runtime")
+    if linux.seccomp is not None:
+        raise Unsupported("linux.seccomp: seccomp is not supported yet by this runtime")
+    if linux.intel_rdt is not None:
+        raise Unsupported("linux.intelRdt: Intel RDT is not supported")
+    if linux.mount_label:
+        raise Unsupported(_lsm("linux.mountLabel", "selinux", "/sys/fs/selinux"))
+    if linux.personality is not None:
+        raise Unsupported("linux.personality: setting the personality is not supported")
+    res = linux.resources
+    if res is not None:
+        for name in ("memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified"):
+            if getattr(res, name):
+                raise Unsupported(f"linux.resources.{_camel(name)}: resource limits are not supported yet")
+    for i, m in enumerate(spec.mounts):
+        if m.uid_mappings or m.gid_mappings:
+            raise Unsupported(f"mounts[{i}]: id-mapped mounts are not supported")
+
+
+def _lsm(field: str, name: str, probe: str) -> str:
+    if not os.path.exists(probe):
+        return f"{field}: {name} is not enabled on this system"
+    return f"{field}: {name} labels are not supported by this runtime"
+
+
+def _camel(name: str) -> str:
+    return {"block_io": "blockIO", "hugepage_limits": "hugepageLimits"}.get(name, name)

@@ -1,0 +1,102 @@
+"""Checks on `process`, shared by config.json and `exec --process process.json`.
+
+The first four messages are runc's (`validateProcessSpec`); the others name the field.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from typing import Final
+
+from shim.errors import InvalidConfig
+from shim.spec.caps import CAPS
+from shim.spec.kernel_names import RLIMITS
+from shim.spec.model import Capabilities, Process, Rlimit, Scheduler
+
+_U64_MAX: Final = (1 << 64) - 1  # RLIM_INFINITY; msgspec accepts bigger ints than Go does
+_SCHED_POLICIES: Final = frozenset(
+    (
+        "SCHED_OTHER",
+        "SCHED_FIFO",
+        "SCHED_RR",
+        "SCHED_BATCH",
+        "SCHED_ISO",
+        "SCHED_IDLE",
+        "SCHED_DEADLINE",
+    )
+)
+
+
+def quote(text: str) -> str:
+    """Go's %q, near enough: runc quotes names this way in its messages."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def validate_process(process: Process | None) -> None:
+    """Raise InvalidConfig, naming the field, if `process` cannot be run."""
+    if process is None:
+        raise InvalidConfig("process property must not be empty")
+    if not process.cwd:
+        raise InvalidConfig("Cwd property must not be empty")
+    if not posixpath.isabs(process.cwd):
+        raise InvalidConfig("Cwd must be an absolute path")
+    if not process.args:
+        raise InvalidConfig("args must not be empty")
+    _rlimits(process.rlimits)
+    if process.capabilities is not None:
+        _capabilities(process.capabilities)
+    if process.scheduler is not None:
+        _scheduler(process.scheduler)
+
+
+def _rlimits(rlimits: list[Rlimit]) -> None:
+    seen: set[str] = set()
+    for i, rlimit in enumerate(rlimits):
+        where = f"process.rlimits[{i}]"
+        if rlimit.type not in RLIMITS:
+            raise InvalidConfig(f"{where}.type: unknown rlimit {quote(rlimit.type)}")
+        if rlimit.type in seen:  # OCI: duplicate types MUST be an error
+            raise InvalidConfig(f"{where}.type: duplicate rlimit {quote(rlimit.type)}")
+        seen.add(rlimit.type)
+        for name, value in (("hard", rlimit.hard), ("soft", rlimit.soft)):
+            if value > _U64_MAX:
+                raise InvalidConfig(f"{where}.{name}: {value} does not fit in 64 bits")
+        if rlimit.soft > rlimit.hard:  # setrlimit(2) would fail with EINVAL at start
+            raise InvalidConfig(
+                f"{where}: soft limit {rlimit.soft} is above hard limit {rlimit.hard}"
+            )
+
+
+def _capabilities(caps: Capabilities) -> None:
+    sets = {
+        "bounding": caps.bounding,
+        "effective": caps.effective,
+        "inheritable": caps.inheritable,
+        "permitted": caps.permitted,
+        "ambient": caps.ambient,
+    }
+    for set_name, names in sets.items():
+        for name in names:
+            if name not in CAPS:
+                raise InvalidConfig(
+                    f"process.capabilities.{set_name}: unknown capability {quote(name)}"
+                )
+
+
+def _scheduler(sched: Scheduler) -> None:
+    """runc 1.2's rules (sched_setattr(2)), with its texts."""
+    if not sched.policy:
+        raise InvalidConfig("scheduler policy is required")
+    if sched.policy not in _SCHED_POLICIES:
+        raise InvalidConfig(f"process.scheduler.policy: unknown policy {quote(sched.policy)}")
+    if not -20 <= sched.nice <= 19:
+        raise InvalidConfig(f"invalid scheduler.nice: {sched.nice}")
+    if sched.priority and sched.policy not in ("SCHED_FIFO", "SCHED_RR"):
+        raise InvalidConfig(
+            "scheduler.priority can only be specified for SchedFIFO or SchedRR policy"
+        )
+    if sched.policy != "SCHED_DEADLINE" and (sched.runtime or sched.deadline or sched.period):
+        raise InvalidConfig(
+            "scheduler runtime/deadline/period can only be specified for SchedDeadline policy"
+        )

@@ -1,0 +1,24 @@
+"""Syscalls `os` lacks, through cffi (`shim.sys._native`, built from shim/sys/_build.py).
+
+Callers never see ffi or errno: failures are OSError.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _check(ret: int, call: str) -> int:
+    if ret == -1:
+        from shim.sys._native import ffi
+
+        err = ffi.errno
+        raise OSError(err, f"{call}: {os.strerror(err)}")
+    return ret
+
+
+def set_child_subreaper(on: bool = True) -> None:
+    """prctl(PR_SET_CHILD_SUBREAPER): orphans of our children are reparented to us."""
+    from shim.sys._native import ffi, lib
+
+    _check(lib.prctl(lib.PR_SET_CHILD_SUBREAPER, ffi.cast("unsigned long", int(on))), "prctl")

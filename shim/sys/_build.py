@@ -1,0 +1,27 @@
+"""cffi build script: the only cdef, read verbatim from csrc/protocol.h, plus what `os` lacks."""
+
+import os
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CSRC = os.path.join(HERE, "..", "..", "csrc")
+
+ffibuilder = FFI()
+with open(os.path.join(CSRC, "protocol.h")) as header:
+    ffibuilder.cdef(header.read())
+ffibuilder.cdef(
+    """
+    int prctl(int option, ...);
+    #define PR_SET_CHILD_SUBREAPER 36
+    #define PR_GET_CHILD_SUBREAPER 37
+    """
+)
+ffibuilder.set_source(
+    "shim.sys._native",
+    '#include <stdint.h>\n#include <sys/prctl.h>\n#include "protocol.h"\n',
+    include_dirs=[CSRC],
+)
+
+if __name__ == "__main__":
+    ffibuilder.compile(verbose=True)

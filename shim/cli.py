@@ -39,7 +39,9 @@ def _store(inv: Invocation) -> StateStore:
 
     if inv.global_bool("systemd-cgroup"):
         if os.path.isdir("/run/systemd/system"):
-            raise ShimError("--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs")
+            raise ShimError(
+                "--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs"
+            )
         raise ShimError("--systemd-cgroup: systemd is not running on this host")
     return StateStore(inv.global_str("root"))
 
@@ -239,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     log = get_logger()
     try:
         inv = parse_globals(argv)
-        log = setup(inv.global_str("log") or None, inv.global_str("log-format"), inv.global_bool("debug"))
+        log = setup(
+            inv.global_str("log") or None, inv.global_str("log-format"), inv.global_bool("debug")
+        )
         return _dispatch(parse_command(inv, prog), log)
     except UsageError as err:
         sys.stdout.write(err.help_text)

@@ -33,6 +33,15 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
+_ARG_CHECKS = {"exactly": int.__ne__, "a minimum of": int.__lt__, "a maximum of": int.__gt__}
+_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
+_GO_BOOLS.update({"0": False, "f": False, "F": False, "FALSE": False, "false": False})
+_GO_BOOLS["False"] = False
+_ASCII_DIGITS = "0123456789"
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
+_UNITS["h"] = 3600 * 10**9
+
 
 class Invocation:
     """One parsed command line. `flags` holds every flag of `command` keyed by its long
@@ -203,47 +212,31 @@ def _go_parse(
     values: dict[str, object] = {}
     used: list[str] = []
     index = 0
-    while index < len(argv):
-        arg = argv[index]
-        if len(arg) < 2 or arg[0] != "-":
-            break
-        index += 1
-        if arg == "--":
-            break
-        name, equals, value = arg[2 if arg[1] == "-" else 1 :].partition("=")
-        if not name or name[0] == "-":
-            return values, used, argv, f"bad flag syntax: {arg}"
-        flag = by_name.get(name)
-        if flag is None:
-            return values, used, argv, f"flag provided but not defined: -{name}"
-        if flag[1] == "bool":
-            parsed: object = _GO_BOOLS.get(value) if equals else True
-            if parsed is None:
-                return (
-                    values,
-                    used,
-                    argv,
-                    f"invalid boolean value {go_quote(value)} for -{name}: parse error",
-                )
-        else:
-            if not equals:
+    try:
+        while index < len(argv) and len(argv[index]) > 1 and argv[index][0] == "-":
+            arg, index = argv[index], index + 1
+            if arg == "--":
+                break
+            name, equals, text = arg[2 if arg[1] == "-" else 1 :].partition("=")
+            if not name or name[0] == "-":
+                raise ValueError(f"bad flag syntax: {arg}")
+            if name not in by_name:
+                raise ValueError(f"flag provided but not defined: -{name}")
+            key, kind = by_name[name][0][0], by_name[name][1]
+            if kind == "bool" and equals and text not in _GO_BOOLS:
+                raise ValueError(f"invalid boolean value {go_quote(text)} for -{name}: parse error")
+            if kind != "bool" and not equals:
                 if index == len(argv):
-                    return values, used, argv, f"flag needs an argument: -{name}"
-                value, index = argv[index], index + 1
-            try:
-                parsed = _go_value(flag[1], value)
-            except ValueError as err:
-                return (
-                    values,
-                    used,
-                    argv,
-                    f"invalid value {go_quote(value)} for flag -{name}: {err}",
-                )
-        if flag[1] not in ("strings", "ints"):
-            values[flag[0][0]] = parsed
-        elif isinstance(previous := values.setdefault(flag[0][0], []), list):
-            previous.append(parsed)
-        used.append(name)
+                    raise ValueError(f"flag needs an argument: -{name}")
+                text, index = argv[index], index + 1
+            parsed = _GO_BOOLS.get(text, True) if kind == "bool" else _go_value(kind, text, name)
+            if kind not in ("strings", "ints"):
+                values[key] = parsed
+            elif isinstance(previous := values.setdefault(key, []), list):
+                previous.append(parsed)
+            used.append(name)
+    except ValueError as err:
+        return values, used, argv, str(err)
     return values, used, argv[index:], ""
 
 
@@ -258,60 +251,49 @@ def _two_forms(flags: tuple[Flag, ...], used: list[str]) -> str:
     return ""
 
 
-_ARG_CHECKS = {"exactly": int.__ne__, "a minimum of": int.__lt__, "a maximum of": int.__gt__}
-_GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True}
-_GO_BOOLS.update({"0": False, "f": False, "F": False, "FALSE": False, "false": False})
-_GO_BOOLS["False"] = False
-_ASCII_DIGITS = "0123456789"
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
-_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "μs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
-_UNITS["h"] = 3600 * 10**9
-
-
 def _default(flag: Flag) -> object:
-    kind, value = flag[1], flag[2]
+    names, kind, value = flag[0], flag[1], flag[2]
     if kind in ("strings", "ints"):
         return []
-    return _go_value(kind, str(value)) if kind == "duration" else value
+    return _go_value(kind, str(value), names[0]) if kind == "duration" else value
 
 
-def _go_value(kind: str, text: str) -> object:
-    """A flag value from its Go syntax; ValueError carries Go's reason."""
-    if kind == "string" or kind == "strings":
-        return text
-    if kind == "duration":
-        return _go_duration(text) / 1e9
+def _go_value(kind: str, text: str, name: str) -> object:
+    """A non-bool flag's value from its Go syntax; ValueError carries Go's message."""
     try:
-        return _go_int(text, base_prefixes=kind == "int")
+        if kind == "duration":
+            return _go_duration(text) / 1e9
+        return _go_int(text, base_prefixes=kind == "int") if kind in ("int", "ints") else text
     except ValueError as err:
-        if kind == "int":  # Go's flag package says only this much
-            raise ValueError(
-                "value out of range" if "range" in str(err) else "parse error"
-            ) from None
-        raise ValueError(f"strconv.ParseInt: parsing {go_quote(text)}: {err}") from None
+        reason = str(err)
+        if kind == "ints":  # urfave's Int64Slice passes strconv's error through
+            reason = f"strconv.ParseInt: parsing {go_quote(text)}: {reason}"
+        elif reason != "value out of range":  # Go's flag package says only this much
+            reason = "parse error"
+        raise ValueError(f"invalid value {go_quote(text)} for flag -{name}: {reason}") from None
 
 
 def _go_int(text: str, base_prefixes: bool) -> int:
     """strconv.ParseInt(text, 0 or 10, 64); ValueError `invalid syntax` or `value out of range`."""
-    negative, body = text[:1] == "-", text[1:] if text[:1] in ("+", "-") else text
-    base = 10
-    if not body:
+    negative, unsigned = text[:1] == "-", text[1:] if text[:1] in ("+", "-") else text
+    if not unsigned:
         raise ValueError("invalid syntax")
-    if base_prefixes and body[0] == "0":  # 0x.., 0o.., 0b.., else 0.. is octal
-        prefixed = len(body) >= 3 and body[1] in "xXoObB"
-        base = {"x": 16, "o": 8, "b": 2}[body[1].lower()] if prefixed else 8
-        body = body[2:] if prefixed else body[1:]
+    base, body = 10, unsigned
+    if base_prefixes and unsigned[0] == "0":  # 0x.., 0o.., 0b.., else 0.. is octal
+        prefixed = len(unsigned) >= 3 and unsigned[1] in "xXoObB"
+        base = {"x": 16, "o": 8, "b": 2}[unsigned[1].lower()] if prefixed else 8
+        body = unsigned[2:] if prefixed else unsigned[1:]
     value = 0
     for char in body:
-        digit = _DIGITS.find(char.lower()) if char.isascii() else -1
         if char == "_" and base_prefixes:
             continue
+        digit = _DIGITS.find(char.lower()) if char.isascii() else -1
         if not 0 <= digit < base:
             raise ValueError("invalid syntax")
         value = value * base + digit
         if value >= 1 << 64:
             raise ValueError("value out of range")
-    if "_" in body and not _underscores_ok(text.lstrip("+-")):
+    if "_" in body and not _underscores_ok(unsigned):
         raise ValueError("invalid syntax")
     if value > (1 << 63) - (not negative):
         raise ValueError("value out of range")

@@ -47,8 +47,8 @@ def loads(data: bytes | str) -> object:
     Raises ValueError (message ends with `line L column C (char N)`) on malformed
     input, trailing data or bytes that are not UTF-8.
     """
-    if isinstance(data, bytes | bytearray):
-        data = bytes(data).decode("utf-8-sig" if data[:3] == b"\xef\xbb\xbf" else "utf-8")
+    if isinstance(data, bytes):
+        data = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
     elif data.startswith("\ufeff"):
         raise ValueError(f"Unexpected UTF-8 BOM (decode using utf-8-sig): {_position(data, 0)}")
     scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]  # duck-typed context

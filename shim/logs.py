@@ -21,8 +21,9 @@ _LEVELS = {"error": 2, "warning": 3, "info": 4, "debug": 5}  # logrus numbering
 _COLOURS = {"error": 31, "warning": 33, "info": 36, "debug": 37}
 _CLASHING = ("time", "msg", "level")  # logrus renames such fields to `fields.<key>`
 _BARE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._/@^+")
-_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
-_GO_ESCAPES["\v"] = "\\v"
+_GO_ESCAPES = dict(
+    zip("\a\b\f\n\r\t\v", ("\\a", "\\b", "\\f", "\\n", "\\r", "\\t", "\\v"), strict=True)
+)
 _JSON_ESCAPES = {i: f"\\u{i:04x}" for i in range(0x20)}
 _JSON_ESCAPES.update({ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"})
 _JSON_ESCAPES.update({0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
@@ -51,16 +52,12 @@ def go_quote(text: str) -> str:
 
 
 def _json_string(text: str) -> str:
+    escaped = text.translate(_JSON_ESCAPES)
     try:
-        text.encode()
+        escaped.encode()
     except UnicodeEncodeError:  # Go writes `\ufffd` for each byte that is not UTF-8
-        bad = range(0xD800, 0xE000)
-        return (
-            '"'
-            + "".join("\\ufffd" if ord(c) in bad else c.translate(_JSON_ESCAPES) for c in text)
-            + '"'
-        )
-    return '"' + text.translate(_JSON_ESCAPES) + '"'
+        escaped = "".join("\\ufffd" if "\ud800" <= c <= "\udfff" else c for c in escaped)
+    return f'"{escaped}"'
 
 
 def _float_digits(value: float) -> tuple[str, str, int]:
@@ -131,7 +128,7 @@ class Logger:
     def enabled(self, level: str) -> bool:
         return _LEVELS[level] <= self._level
 
-    def log(self, level: str, msg: str, **fields: object) -> None:
+    def log(self, level: str, msg: str, /, **fields: object) -> None:
         """Emit a record at `level` (error, warning, info, debug) if enabled."""
         if _LEVELS[level] > self._level:
             return
@@ -148,16 +145,16 @@ class Logger:
             tail = "".join(f" {k}={_text_value(data[k])}" for k in sorted(data))
             self._write(head + body + tail + "\n")
 
-    def debug(self, msg: str, **fields: object) -> None:
+    def debug(self, msg: str, /, **fields: object) -> None:
         self.log("debug", msg, **fields)
 
-    def info(self, msg: str, **fields: object) -> None:
+    def info(self, msg: str, /, **fields: object) -> None:
         self.log("info", msg, **fields)
 
-    def warning(self, msg: str, **fields: object) -> None:
+    def warning(self, msg: str, /, **fields: object) -> None:
         self.log("warning", msg, **fields)
 
-    def error(self, msg: str, **fields: object) -> None:
+    def error(self, msg: str, /, **fields: object) -> None:
         self.log("error", msg, **fields)
 
     def fatal(self, msg: str) -> None:

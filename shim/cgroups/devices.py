@@ -42,7 +42,12 @@ class Rule:
 
 
 def rule_of(
-    index: int, allow: bool, type: str | None, major: int | None, minor: int | None, access: str | None
+    index: int,
+    allow: bool,
+    type: str | None,
+    major: int | None,
+    minor: int | None,
+    access: str | None,
 ) -> Rule:
     """One spec rule, checked (the message names the field)."""
     where = f"linux.resources.devices[{index}]"
@@ -60,7 +65,9 @@ def apply_devices(paths: dict[str, str], rules: list[Rule]) -> None:
     directory = paths.get("devices")
     if directory is None:
         if rules:
-            raise Unsupported("linux.resources.devices: device rules need the v1 devices controller here")
+            raise Unsupported(
+                "linux.resources.devices: device rules need the v1 devices controller here"
+            )
         return
     for rule in [*rules, *(Rule(True, *d) for d in DEFAULT_ALLOWED)]:
         name = "devices.allow" if rule.allow else "devices.deny"
@@ -71,4 +78,6 @@ def apply_devices(paths: dict[str, str], rules: list[Rule]) -> None:
             finally:
                 os.close(fd)
         except OSError as err:
-            raise CgroupError(f"write {rule.line()!r} to {directory}/{name}: {err.strerror}") from None
+            raise CgroupError(
+                f"write {rule.line()!r} to {directory}/{name}: {err.strerror}"
+            ) from None

@@ -13,7 +13,7 @@ MASTER_NAME_MAX = 4096
 
 
 def connect_console_socket(path: str) -> int:
-    """Connect to a --console-socket listener; the fd goes to the helper (runc's dial error text)."""
+    """Connect to a --console-socket listener; the fd goes to the helper (runc's error text)."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
@@ -34,7 +34,9 @@ def recv_master(fd: int) -> int:
     """Receive the one pty master fd sent over a console socket."""
     sock = _socket.socket(fileno=fd)
     try:
-        _, anc, _, _ = sock.recvmsg(MASTER_NAME_MAX, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
+        _, anc, _, _ = sock.recvmsg(
+            MASTER_NAME_MAX, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC
+        )
     finally:
         sock.close()
     for level, kind, data in anc:

@@ -43,7 +43,9 @@ class BootPlan:
         self.want_hooks = want_hooks
 
 
-def oci_state(container_id: str, status: str, pid: int, bundle: str, annotations: dict[str, str]) -> str:
+def oci_state(
+    container_id: str, status: str, pid: int, bundle: str, annotations: dict[str, str]
+) -> str:
     """The OCI state JSON hooks read on stdin, in runc's key order and compact form."""
     state: dict[str, object] = {"ociVersion": OCI_VERSION, "id": container_id, "status": status}
     if pid:
@@ -55,7 +57,7 @@ def oci_state(container_id: str, status: str, pid: int, bundle: str, annotations
 
 
 def _namespaces(w: TlvWriter, spec: Spec) -> list[int]:
-    flags, fds = 0, []
+    flags, fds = 0, list[int]()
     paths: dict[str, str] = {}
     for ns in spec.linux.namespaces if spec.linux else []:
         if ns.path:
@@ -112,7 +114,10 @@ def _process(w: TlvWriter, proc: Process) -> None:
     if proc.terminal:
         w.u32(p.T_TERMINAL, 1)
         if proc.console_size:
-            w.raw(p.T_CONSOLE_SIZE, p.U32.pack(proc.console_size.height) + p.U32.pack(proc.console_size.width))
+            w.raw(
+                p.T_CONSOLE_SIZE,
+                p.U32.pack(proc.console_size.height) + p.U32.pack(proc.console_size.width),
+            )
 
 
 def _linux(w: TlvWriter, spec: Spec) -> None:
@@ -121,7 +126,9 @@ def _linux(w: TlvWriter, spec: Spec) -> None:
         return
     if linux.rootfs_propagation:
         w.u32(p.T_ROOT_PROPAGATION, PROPAGATION[linux.rootfs_propagation])
-    offsets = "".join(f"{TIME_CLOCKS[k]} {v.secs} {v.nanosecs}\n" for k, v in linux.time_offsets.items())
+    offsets = "".join(
+        f"{TIME_CLOCKS[k]} {v.secs} {v.nanosecs}\n" for k, v in linux.time_offsets.items()
+    )
     if offsets:
         w.text(p.T_TIMENS_OFFSETS, offsets)
     for key, value in linux.sysctl.items():
@@ -148,7 +155,7 @@ def build_boot(
     no_new_keyring: bool,
     has_console: bool,
 ) -> BootPlan:
-    """Encode BOOT. Raises InvalidConfig for what only shows up here (bind sources, device types)."""
+    """Encode BOOT. InvalidConfig for what only shows up here (bind sources, device types)."""
     proc = spec.process
     if proc is None:
         raise InvalidConfig("process property must not be empty")
@@ -187,5 +194,7 @@ def build_boot(
     if p.HEADER.size + len(body) > p.PROTO_MAX_PACKET:
         for fd in fds:
             os.close(fd)
-        raise Unsupported(f"config.json: the container's setup is over {p.PROTO_MAX_PACKET // 1024} KiB")
+        raise Unsupported(
+            f"config.json: the container's setup is over {p.PROTO_MAX_PACKET // 1024} KiB"
+        )
     return BootPlan(body, fds, want_hooks)

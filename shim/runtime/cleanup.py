@@ -32,13 +32,17 @@ class Journal:
         self.cgroup_created: list[str] = []
         self.pids: list[tuple[int, int]] = []
 
-    def record(self, *, cgroup_created: list[str] | None = None, pids: list[int] | None = None) -> None:
+    def record(
+        self, *, cgroup_created: list[str] | None = None, pids: list[int] | None = None
+    ) -> None:
         if cgroup_created is not None:
             self.cgroup_created = cgroup_created
         if pids is not None:
             self.pids = [(pid, st[1]) for pid in pids if (st := proc_stat(pid)) is not None]
         with open(self.path, "w") as f:
-            f.write(dumps({"cgroup_created": self.cgroup_created, "pids": [list(x) for x in self.pids]}))
+            f.write(
+                dumps({"cgroup_created": self.cgroup_created, "pids": [list(x) for x in self.pids]})
+            )
 
     def load(self) -> Journal:
         """Re-read what an earlier (perhaps killed) create recorded; empty if nothing."""
@@ -52,7 +56,9 @@ class Journal:
             if isinstance(created, list):
                 self.cgroup_created = [str(d) for d in created]
             if isinstance(pids, list):
-                self.pids = [(int(x[0]), int(x[1])) for x in pids if isinstance(x, list) and len(x) == 2]
+                self.pids = [
+                    (int(x[0]), int(x[1])) for x in pids if isinstance(x, list) and len(x) == 2
+                ]
         return self
 
     def clear(self) -> None:
@@ -118,7 +124,7 @@ def destroy(
     cgroup_paths: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
 ) -> None:
-    """Kill, remove cgroups, remove the state dir, then run poststop hooks (failures only logged)."""
+    """Kill, remove cgroups and the state dir, then run poststop hooks (failures only logged)."""
     log = get_logger()
     for pid, start in journal.pids:
         if not kill_and_wait(pid, start):

@@ -13,7 +13,8 @@ import resource
 import time
 from typing import TYPE_CHECKING
 
-from shim.cgroups import add_process, container_paths, create as create_cgroups, read_hierarchy
+from shim.cgroups import add_process, container_paths, read_hierarchy
+from shim.cgroups import create as create_cgroups
 from shim.cgroups.devices import apply_devices, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
 from shim.runtime import protocol as p
@@ -108,13 +109,17 @@ def write_pid_file(path: str, pid: int) -> None:
             os.close(fd)
         os.rename(tmp, path)
     except OSError as err:
-        raise ShimError(f"open {err.filename}: {err.strerror.lower() if err.strerror else err}") from None
+        raise ShimError(
+            f"open {err.filename}: {err.strerror.lower() if err.strerror else err}"
+        ) from None
 
 
 class _Creation:
     """One create in progress: what has been made so far, so failure can undo exactly that."""
 
-    def __init__(self, store: StateStore, container_id: str, bundle: str, spec: Spec, rootfs: str) -> None:
+    def __init__(
+        self, store: StateStore, container_id: str, bundle: str, spec: Spec, rootfs: str
+    ) -> None:
         self.id = container_id
         self.bundle = bundle
         self.spec = spec
@@ -134,7 +139,14 @@ class _Creation:
             self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
             self.journal.record(cgroup_created=create_cgroups(self.paths))
             res = linux.resources if linux else None
-            rules = [rule_of(i, r.allow, r.type, r.major, r.minor, r.access) for i, r in enumerate(res.devices)] if res else []
+            rules = (
+                [
+                    rule_of(i, r.allow, r.type, r.major, r.minor, r.access)
+                    for i, r in enumerate(res.devices)
+                ]
+                if res
+                else []
+            )
             apply_devices(self.paths, rules)
             plan = build_boot(
                 self.spec,
@@ -147,7 +159,9 @@ class _Creation:
                 has_console=opts.console_fd is not None,
             )
             try:
-                self.helper = spawn_helper(preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=fifo)
+                self.helper = spawn_helper(
+                    preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=fifo
+                )
                 self.journal.record(pids=[self.helper.h1_pid])
                 self._exchange(plan.body, plan.fds, plan.want_hooks)
             finally:
@@ -169,8 +183,12 @@ class _Creation:
                 break
             if pkt.type == p.MSG_HELLO:
                 if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
-                    raise InitFailed(f"init helper speaks protocol {pkt.u32(p.T_VERSION)}, not {p.PROTO_VERSION}")
-                add_process(self.paths, helper.h1_pid)  # before it clones: every descendant is born inside
+                    raise InitFailed(
+                        f"init helper speaks protocol {pkt.u32(p.T_VERSION)}, not {p.PROTO_VERSION}"
+                    )
+                add_process(
+                    self.paths, helper.h1_pid
+                )  # before it clones: every descendant is born inside
                 helper.send(1, p.MSG_BOOT, boot, ns_fds)
             elif pkt.type == p.MSG_CHILD:
                 helper.h2_pid = pkt.u32(p.T_PID)
@@ -190,11 +208,16 @@ class _Creation:
         if hooks is None:
             return
         state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
-        specs = [HookSpec(h.path, h.args, h.env, h.timeout) for h in [*hooks.prestart, *hooks.create_runtime]]
+        specs = [
+            HookSpec(h.path, h.args, h.env, h.timeout)
+            for h in [*hooks.prestart, *hooks.create_runtime]
+        ]
         try:
             run_hooks(specs, state, self.bundle)
         except HookFailed as err:
-            raise HookFailed(f"unable to start container process: error during container init: {err}") from None
+            raise HookFailed(
+                f"unable to start container process: error during container init: {err}"
+            ) from None
 
     def _ready(self, pid: int) -> None:
         proc = self.spec.process
@@ -202,7 +225,9 @@ class _Creation:
             try:
                 resource.prlimit(pid, RLIMITS[rl.type], (rl.soft, rl.hard))
             except (OSError, ValueError) as err:
-                raise InitFailed(f"unable to start container process: setrlimit {rl.type}: {err}") from None
+                raise InitFailed(
+                    f"unable to start container process: setrlimit {rl.type}: {err}"
+                ) from None
         st = proc_stat(pid)
         if st is None:
             raise InitFailed("unable to start container process: container init died during setup")
@@ -217,13 +242,15 @@ class _Creation:
             annotations=dict(self.spec.annotations),
             cgroup_paths=self.paths,
             cgroup_created=self.journal.cgroup_created,
-            namespace_paths={ns.type: ns.path or f"/proc/{pid}/ns/{NS_FILES[ns.type]}" for ns in namespaces},
+            namespace_paths={
+                ns.type: ns.path or f"/proc/{pid}/ns/{NS_FILES[ns.type]}" for ns in namespaces
+            },
             config=_to_builtins(self.spec),
         )
         self.cdir.write_state(self.state)
 
     def abort(self) -> None:
-        """Undo everything; errors while undoing are logged by destroy, never raised over the cause."""
+        """Undo everything; errors while undoing are logged, never raised over the cause."""
         helper, self.helper = self.helper, None
         if helper is not None:
             helper.close()
@@ -248,7 +275,9 @@ def _reap(pid: int, what: str) -> None:
         raise InitFailed(f"{what} exited with status {os.waitstatus_to_exitcode(status)}")
 
 
-def create_container(store: StateStore, container_id: str, bundle: str, opts: CreateOptions) -> State:
+def create_container(
+    store: StateStore, container_id: str, bundle: str, opts: CreateOptions
+) -> State:
     """Create the container; on any failure nothing is left behind and the error is raised."""
     bundle = os.path.abspath(bundle)
     spec, rootfs = load_bundle(bundle)

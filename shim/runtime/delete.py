@@ -10,7 +10,7 @@ from shim.runtime.status import CREATED, STOPPED, require, status_of
 
 
 def delete_container(store: StateStore, container_id: str, force: bool = False) -> None:
-    """runc's rules: created or stopped go; running/paused need force; force on a missing id is quiet."""
+    """runc's rules: created/stopped go; running/paused need force; force on no such id is quiet."""
     try:
         cdir = store.open(container_id, lock=True)
     except NotFound:

@@ -122,7 +122,9 @@ def decode_packet(data: bytes, nfds: int) -> Packet:
         raise ProtocolError(f"short packet of {len(data)} bytes")
     size, mtype, _flags, _seq, want_fds = p.HEADER.unpack_from(data)
     if size != len(data) or want_fds != nfds:
-        raise ProtocolError(f"packet header says {size} bytes/{want_fds} fds, got {len(data)}/{nfds}")
+        raise ProtocolError(
+            f"packet header says {size} bytes/{want_fds} fds, got {len(data)}/{nfds}"
+        )
     return Packet(mtype, decode_tlvs(data[p.HEADER.size :]))
 
 
@@ -156,8 +158,12 @@ class Exchange:
         nxt = TRANSITIONS.get((self.step, mtype))
         if nxt is None:
             if packet is None:
-                raise InitFailed("unable to start container process: init helper exited without a word")
-            raise ProtocolError(f"unexpected message {mtype} from the init helper at step {self.step}")
+                raise InitFailed(
+                    "unable to start container process: init helper exited without a word"
+                )
+            raise ProtocolError(
+                f"unexpected message {mtype} from the init helper at step {self.step}"
+            )
         self.step = nxt
         return packet
 
@@ -178,6 +184,8 @@ class LogDecoder:
             end = p.LOG_RECORD.size + n
             if len(self._buf) < end:
                 break
-            out.append((level, stage, self._buf[p.LOG_RECORD.size : end].decode("utf-8", "replace")))
+            out.append(
+                (level, stage, self._buf[p.LOG_RECORD.size : end].decode("utf-8", "replace"))
+            )
             del self._buf[:end]
         return out

@@ -23,10 +23,20 @@ class HookSpec:
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> HookSpec:
-        path, args, env, timeout = raw.get("path"), raw.get("args", []), raw.get("env", []), raw.get("timeout")
+        path, args, env, timeout = (
+            raw.get("path"),
+            raw.get("args", []),
+            raw.get("env", []),
+            raw.get("timeout"),
+        )
         if not isinstance(path, str) or not isinstance(args, list) or not isinstance(env, list):
             raise HookFailed(f"malformed hook in state: {raw!r}")
-        return cls(path, [str(a) for a in args], [str(e) for e in env], timeout if isinstance(timeout, int) else None)
+        return cls(
+            path,
+            [str(a) for a in args],
+            [str(e) for e in env],
+            timeout if isinstance(timeout, int) else None,
+        )
 
 
 def _env(entries: list[str]) -> dict[str, str]:
@@ -55,18 +65,23 @@ def run_hook(hook: HookSpec, state_json: str, cwd: str) -> None:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise HookFailed(f"hook ran past specified timeout of {float(hook.timeout or 0):.1f}s") from None
+        raise HookFailed(
+            f"hook ran past specified timeout of {float(hook.timeout or 0):.1f}s"
+        ) from None
     except OSError as err:
-        raise HookFailed(f"error running hook: fork/exec {hook.path}: {err.strerror.lower() if err.strerror else err}") from None
+        reason = err.strerror.lower() if err.strerror else str(err)
+        raise HookFailed(f"error running hook: fork/exec {hook.path}: {reason}") from None
     if proc.returncode == 0:
         return
     out, err_ = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
-    status = f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal: {-proc.returncode}"
+    status = (
+        f"exit status {proc.returncode}" if proc.returncode > 0 else f"signal: {-proc.returncode}"
+    )
     raise HookFailed(f"error running hook: {status}, stdout: {out}, stderr: {err_}")
 
 
 def run_hooks(hooks: list[HookSpec], state_json: str, cwd: str) -> None:
-    """Run hooks in order; the first failure stops the rest (HookFailed "error running hook #N: ...")."""
+    """Run hooks in order; the first failure stops the rest ("error running hook #N: ...")."""
     for index, hook in enumerate(hooks):
         try:
             run_hook(hook, state_json, cwd)

@@ -39,12 +39,16 @@ def _signal_init(pid: int, start_time: int, sig: int) -> None:
     except ProcessLookupError:
         raise WrongState("container not running") from None
     except OSError as err:
-        raise ShimError(f"unable to signal init: {err.strerror.lower() if err.strerror else err}") from None
+        raise ShimError(
+            f"unable to signal init: {err.strerror.lower() if err.strerror else err}"
+        ) from None
     finally:
         os.close(pidfd)
 
 
-def kill_container(store: StateStore, container_id: str, sig: int, all_processes: bool = False) -> None:
+def kill_container(
+    store: StateStore, container_id: str, sig: int, all_processes: bool = False
+) -> None:
     cdir = store.open(container_id)
     try:
         if not cdir.has_state():

@@ -1,4 +1,4 @@
-"""OCI mount options -> mount(2) flags, propagation, recursive attributes and data (runc's table)."""
+"""OCI mount options -> mount(2) flags, propagation, recursive attributes, data (runc's table)."""
 
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ TLV_OPTIONAL = 1
 
 HEADER = struct.Struct("=IHHII")  # len, type, flags, seq, nfds
 TLV = struct.Struct("=HHI")  # tag, tflags, vlen
+PROTO_HEADER_SIZE = 16
+PROTO_TLV_HEADER_SIZE = 8
 LOG_RECORD = struct.Struct("=HHI")  # level, stage, len
 U32 = struct.Struct("=I")
 U64 = struct.Struct("=Q")

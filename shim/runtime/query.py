@@ -52,7 +52,7 @@ def _owner(path: str) -> str:
 
 
 def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[str]]:
-    """(states, warnings): a directory without state.json is skipped with a warning, as runc does."""
+    """(states, warnings): a dir without state.json is skipped with a warning, as runc does."""
     store.ensure_root()
     states: list[dict[str, object]] = []
     warnings: list[str] = []
@@ -76,6 +76,10 @@ def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[st
 def format_table(states: list[dict[str, object]]) -> str:
     """runc's tabwriter table: min width 12, padding 3."""
     rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-    rows += [[str(s[k]) for k in ("id", "pid", "status", "bundle", "created", "owner")] for s in states]
+    rows += [
+        [str(s[k]) for k in ("id", "pid", "status", "bundle", "created", "owner")] for s in states
+    ]
     widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
-    return "".join("".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n" for r in rows)
+    return "".join(
+        "".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n" for r in rows
+    )

@@ -115,19 +115,23 @@ def _bind_source(m: Mount, bundle: str, where: str) -> tuple[str, bool]:
     return source, not stat.S_ISDIR(st.st_mode)
 
 
-def _cgroup_mounts(
-    w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[str, str]]
-) -> None:
+def _cgroup_mounts(w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[str, str]]) -> None:
     """A cgroup mount becomes binds of the container's own cgroup dirs (v1: under a tmpfs)."""
     base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
     ro = flags & MS_RDONLY
     if len(cgroup_dirs) == 1 and cgroup_dirs[0][0] == "":
-        w.record(p.T_MOUNT, _mount_record(dest, source=cgroup_dirs[0][1], flags=MS_BIND | base | ro))
+        w.record(
+            p.T_MOUNT, _mount_record(dest, source=cgroup_dirs[0][1], flags=MS_BIND | base | ro)
+        )
         return
-    w.record(p.T_MOUNT, _mount_record(dest, source="tmpfs", fstype="tmpfs", flags=base, data="mode=755"))
+    w.record(
+        p.T_MOUNT, _mount_record(dest, source="tmpfs", fstype="tmpfs", flags=base, data="mode=755")
+    )
     for name, host_dir in cgroup_dirs:
         target = f"{dest}/{name}"
-        w.record(p.T_MOUNT, _mount_record(target, source=host_dir, flags=MS_BIND | MS_REC | base | ro))
+        w.record(
+            p.T_MOUNT, _mount_record(target, source=host_dir, flags=MS_BIND | MS_REC | base | ro)
+        )
         if "," in name:  # co-mounted controllers, e.g. cpu,cpuacct: a link per controller
             for ctrl in name.split(","):
                 link = TlvWriter()
@@ -174,7 +178,9 @@ def _config_mount(
     w.record(p.T_MOUNT, rec)
 
 
-def _device_record(path: str, kind: int, major: int, minor: int, mode: int, uid: int, gid: int) -> TlvWriter:
+def _device_record(
+    path: str, kind: int, major: int, minor: int, mode: int, uid: int, gid: int
+) -> TlvWriter:
     rec = TlvWriter()
     rec.text(p.D_PATH, path)
     rec.u32(p.D_TYPE, kind)
@@ -199,13 +205,17 @@ def _config_device(d: Device, index: int) -> TlvWriter:
     )
 
 
-def rootfs_steps(spec: Spec, bundle: str, cgroup_dirs: list[tuple[str, str]]) -> tuple[TlvWriter, bool]:
+def rootfs_steps(
+    spec: Spec, bundle: str, cgroup_dirs: list[tuple[str, str]]
+) -> tuple[TlvWriter, bool]:
     """All rootfs steps in order; also whether /dev gets nodes and links (no /dev bind)."""
     w = TlvWriter()
     dev_bound = False
     for i, m in enumerate(spec.mounts):
         _config_mount(w, m, i, bundle, cgroup_dirs)
-        if _clean(m.destination) == "/dev" and (m.type == "bind" or "bind" in m.options or "rbind" in m.options):
+        if _clean(m.destination) == "/dev" and (
+            m.type == "bind" or "bind" in m.options or "rbind" in m.options
+        ):
             dev_bound = True
     if dev_bound:
         return w, False

@@ -15,6 +15,8 @@ from shim.runtime import protocol as p
 from shim.runtime.handshake import LogDecoder, Packet, decode_packet, encode_packet
 
 HELPER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_helper", "shim-init")
+# Tests point this at a sanitizer build of the helper; it is still copied into a sealed memfd.
+HELPER_ENV = "SHIM_INIT_HELPER"
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 MFD_EXEC = 0x10  # Linux 6.3+: ask for an executable memfd even when vm.memfd_noexec says otherwise
 # Python ignores these; an ignored signal survives execve, so the container would inherit it.
@@ -28,7 +30,9 @@ def sealed_helper() -> int:
     try:
         src = os.open(HELPER_PATH, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
-        raise InitFailed(f"init helper {HELPER_PATH}: {err.strerror} (is shim installed?)") from None
+        raise InitFailed(
+            f"init helper {HELPER_PATH}: {err.strerror} (is shim installed?)"
+        ) from None
     try:
         try:
             mfd = os.memfd_create("shim-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)
@@ -49,7 +53,9 @@ class Helper:
 
     __slots__ = ("ctl1", "ctl2", "h1_pid", "h2_pid", "log_decoder", "log_fd")
 
-    def __init__(self, h1_pid: int, ctl1: _socket.socket, ctl2: _socket.socket, log_fd: int) -> None:
+    def __init__(
+        self, h1_pid: int, ctl1: _socket.socket, ctl2: _socket.socket, log_fd: int
+    ) -> None:
         self.h1_pid = h1_pid
         self.h2_pid = 0
         self.ctl1 = ctl1
@@ -57,10 +63,16 @@ class Helper:
         self.log_fd = log_fd
         self.log_decoder = LogDecoder()
 
-    def send(self, channel: int, mtype: int, body: bytes = b"", fds: list[int] | None = None) -> None:
+    def send(
+        self, channel: int, mtype: int, body: bytes = b"", fds: list[int] | None = None
+    ) -> None:
         sock = self.ctl1 if channel == 1 else self.ctl2
         data = encode_packet(mtype, body, len(fds or ()))
-        anc = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else []
+        anc = (
+            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
+            if fds
+            else []
+        )
         try:
             sock.sendmsg([data], anc)
         except OSError as err:
@@ -78,11 +90,10 @@ class Helper:
             if wait <= 0:
                 raise InitFailed("timed out waiting for the init helper")
             ready = dict(poller.poll(wait * 1000))
-            if self.log_fd >= 0 and self.log_fd in ready:
-                if not self.drain_log():
-                    poller.unregister(self.log_fd)
-                    os.close(self.log_fd)
-                    self.log_fd = -1
+            if self.log_fd >= 0 and self.log_fd in ready and not self.drain_log():
+                poller.unregister(self.log_fd)
+                os.close(self.log_fd)
+                self.log_fd = -1
             if sock.fileno() in ready:
                 return self._read_packet(sock)
 
@@ -93,8 +104,12 @@ class Helper:
             )
         except OSError as err:
             raise InitFailed(f"receive from the init helper: {err.strerror}") from None
-        fds = [fd for level, kind, raw in anc if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
-               for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])]
+        fds = [
+            fd
+            for level, kind, raw in anc
+            if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
+            for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])
+        ]
         for fd in fds:  # the protocol has no fds for the parent yet: never keep a stray one
             os.close(fd)
         if not data and not anc:
@@ -146,8 +161,12 @@ def spawn_helper(
             ) from None
     base = 3 + preserve_fds
     floor = base + p.PROTO_FIXED_FDS
-    ctl1_parent, ctl1_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-    ctl2_parent, ctl2_child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    ctl1_parent, ctl1_child = _socket.socketpair(
+        _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+    )
+    ctl2_parent, ctl2_child = _socket.socketpair(
+        _socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC
+    )
     log_r, log_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     mfd = sealed_helper()

@@ -77,7 +77,11 @@ def poststart(state: State) -> None:
     if not hooks:
         return
     try:
-        run_hooks(hooks, oci_state(state.id, "running", state.pid, state.bundle, state.annotations), state.bundle)
+        run_hooks(
+            hooks,
+            oci_state(state.id, "running", state.pid, state.bundle, state.annotations),
+            state.bundle,
+        )
     except HookFailed as err:
         get_logger().warning(f"poststart hook failed: {err}")
 
@@ -88,7 +92,11 @@ def start_container(store: StateStore, container_id: str) -> State:
         if not cdir.has_state():
             raise NotFound("container does not exist")
         state = cdir.read_state()
-        require(status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path), "start", container_id)
+        require(
+            status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path),
+            "start",
+            container_id,
+        )
         release(state, cdir.fifo_path)
     finally:
         cdir.close()

@@ -178,7 +178,9 @@ class StateStore:
         except OSError as err:
             raise ShimError(f"mkdir {path}: {err.strerror}") from None
         os.chmod(path, 0o711)  # not subject to the umask
-        cdir = ContainerDir(path, container_id, os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+        cdir = ContainerDir(
+            path, container_id, os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        )
         cdir.lock()
         return cdir
 

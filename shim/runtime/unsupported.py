@@ -16,7 +16,9 @@ def check_supported(spec: Spec) -> None:
     proc, linux = spec.process, spec.linux
     if proc is not None:
         if proc.apparmor_profile:
-            raise Unsupported(_lsm("process.apparmorProfile", "apparmor", "/sys/kernel/security/apparmor"))
+            raise Unsupported(
+                _lsm("process.apparmorProfile", "apparmor", "/sys/kernel/security/apparmor")
+            )
         if proc.selinux_label:
             raise Unsupported(_lsm("process.selinuxLabel", "selinux", "/sys/fs/selinux"))
         if proc.scheduler is not None:
@@ -42,9 +44,20 @@ def check_supported(spec: Spec) -> None:
         raise Unsupported("linux.personality: setting the personality is not supported")
     res = linux.resources
     if res is not None:
-        for name in ("memory", "cpu", "pids", "block_io", "hugepage_limits", "network", "rdma", "unified"):
+        for name in (
+            "memory",
+            "cpu",
+            "pids",
+            "block_io",
+            "hugepage_limits",
+            "network",
+            "rdma",
+            "unified",
+        ):
             if getattr(res, name):
-                raise Unsupported(f"linux.resources.{_camel(name)}: resource limits are not supported yet")
+                raise Unsupported(
+                    f"linux.resources.{_camel(name)}: resource limits are not supported yet"
+                )
     for i, m in enumerate(spec.mounts):
         if m.uid_mappings or m.gid_mappings:
             raise Unsupported(f"mounts[{i}]: id-mapped mounts are not supported")

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Install everything shim needs on a fresh Debian machine (idempotent), into ./.venv.
+# Debian packages: gcc and libc headers (the init helper), busybox-static (the test
+# and demo rootfs), runc (the peer the tests compare against), python3-venv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+for pkg in gcc libc6-dev busybox-static runc; do
+	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	apt-get update -q
+	apt-get install -y -q "${need[@]}"
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+	"$PY" -m venv .venv
+fi
+# compat mode: the package dir on sys.path, helper and cffi module built in place.
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat

@@ -1,0 +1,94 @@
+"""The helper's C under AddressSanitizer and UBSan: the main paths, the error paths.
+
+A sanitizer build (dynamic, -fno-sanitize-recover) replaces the packaged helper
+through SHIM_INIT_HELPER; any report aborts the helper, so the container fails.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import BundleFactory, Shim, needs_busybox, needs_root
+
+pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.slow]
+
+CSRC = Path(__file__).resolve().parents[2] / "csrc"
+FLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wformat=2"]
+SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+
+
+@pytest.fixture(scope="module")
+def asan_helper(tmp_path_factory: pytest.TempPathFactory) -> str:
+    out = tmp_path_factory.mktemp("asan") / "shim-init-asan"
+    sources = sorted(str(p) for p in CSRC.glob("*.c"))
+    res = subprocess.run(
+        ["gcc", *FLAGS, *SANITIZE, "-o", str(out), *sources],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    if res.returncode != 0 and b"asan" in res.stderr.lower():
+        pytest.skip(f"no sanitizer runtime: {res.stderr.decode()[-200:]}")
+    assert res.returncode == 0, res.stderr.decode()
+    return str(out)
+
+
+@pytest.fixture
+def sanitized(asan_helper: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("SHIM_INIT_HELPER", asan_helper)
+    return asan_helper
+
+
+def _clean(err: str) -> None:
+    assert "AddressSanitizer" not in err, err
+    assert "runtime error:" not in err, err
+
+
+def test_a_container_runs_under_sanitizers(
+    sanitized: str, shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    def edit(config: dict[str, object]) -> None:
+        config["hostname"] = "asan"
+        config["mounts"].append(  # type: ignore[attr-defined]
+            {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]}
+        )
+
+    bundle = make_bundle(["sh", "-c", "hostname; echo x > /data/f; cat /data/f; exit 5"], edit)
+    res = shim("run", "--bundle", str(bundle), cid)
+    _clean(res.err)
+    assert res.code == 5, res
+    assert res.out.split() == ["asan", "x"]
+
+
+def test_helper_error_paths_run_clean_under_sanitizers(
+    sanitized: str, shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    bundle = make_bundle(["/no/such/binary"])
+    res = shim("run", "--bundle", str(bundle), cid)
+    _clean(res.err)
+    assert res.code == 1
+    assert "no such file or directory" in res.err.lower()
+
+
+def test_hooks_in_the_helper_run_clean_under_sanitizers(
+    sanitized: str, shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    marker = tmp_path / "hook-ran"
+
+    def edit(config: dict[str, object]) -> None:
+        config["hooks"] = {
+            "createContainer": [
+                {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {marker}"], "timeout": 5}
+            ],
+        }
+
+    bundle = make_bundle(["true"], edit)
+    res = shim("run", "--bundle", str(bundle), cid)
+    _clean(res.err)
+    assert res.code == 0, res
+    assert '"status":"creating"' in marker.read_text()
+    assert os.path.exists(marker)

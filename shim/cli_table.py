@@ -1,4 +1,5 @@
-"""Every runc 1.1 command and flag, as data (read by `shim.cli_args`).
+"""Every runc 1.1 command and flag as data (parsed by `shim.cli_args`), and the help
+pages urfave/cli prints from them.
 
 A flag is `(names, kind, default, usage)`: the first name keys `Invocation.flags`,
 later ones are aliases (`-b`); an empty usage hides the flag from help. Kinds are
@@ -489,15 +490,17 @@ def render_help(command: Command | None) -> str:
             f"\n   {', '.join((name, aliases[name]) if name in aliases else (name,))}\t{usage}"
             for name, usage, *_ in COMMANDS
         )
-        root = (("root",), "string", default_root(), GLOBAL_FLAGS[3][3])
-        options = "\n   ".join(_flag_line(root if f[0] == ("root",) else f) for f in GLOBAL_FLAGS)
+        flags = [
+            (f[0], f[1], default_root(), f[3]) if f[0] == ("root",) else f for f in GLOBAL_FLAGS
+        ]
+        options = "\n   ".join(_flag_line(flag) for flag in flags)
         return _align(
             f"NAME:\n   {_APP} - {APP_USAGE}\n\nUSAGE:\n   {_APP} [global options] command"
             f" [command options] [arguments...]\n\nCOMMANDS:{commands}\n\n"
             f"GLOBAL OPTIONS:\n   {options}\n"
         )
-    name, usage, args_usage, description, _, _, flags = command
-    visible = [_flag_line(flag) for flag in flags if flag[3]]
+    name, usage, args_usage, description, _, _, own_flags = command
+    visible = [_flag_line(flag) for flag in own_flags if flag[3]]
     text = f"NAME:\n   {_APP} {name} - {usage}\n\nUSAGE:\n   {_APP} {name}"
     text += f"{' [command options]' if visible else ''} {args_usage or '[arguments...]'}"
     text += f"\n\nDESCRIPTION:\n   {description}" if description else ""

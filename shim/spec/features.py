@@ -82,7 +82,6 @@ MOUNT_OPTIONS: Final = (
     "suid",
     "symfollow",
     "sync",
-    "tmpcopyup",
     "unbindable",
 )
 # No user namespaces yet; time namespaces (runtime-spec 1.2) are made.

@@ -60,7 +60,7 @@ static int hello(struct helper *h)
 		return report(h, "send HELLO");
 	r = recv_packet(h->ctl, &h->bootpkt);
 	if (r <= 0)
-		return r == 0 ? report_errno(h, 0, "parent went away before BOOT") : report(h, "receive BOOT");
+		return r == 0 ? -1 : report(h, "receive BOOT");
 	if (h->bootpkt.type != MSG_BOOT)
 		return report_errno(h, EPROTO, "expected BOOT, got message %u", h->bootpkt.type);
 	return parse_boot(h);
@@ -86,6 +86,7 @@ static int stage2(struct helper *h)
 	h->stage = STAGE_H2;
 	close(h->ctl);
 	h->ctl = 3 + h->npreserved + FD_CTL2;
+	log_msg(h, LOG_DEBUG, "child process in init()");
 	if (setsid() < 0)
 		return report(h, "setsid");
 	umask(0);
@@ -124,6 +125,7 @@ static int stage1(struct helper *h)
 
 	if (hello(h) < 0)
 		return -1;
+	log_msg(h, LOG_DEBUG, "nsexec container setup");
 	/* Nobody in the container may ptrace us or open our /proc files (CVE-2016-9962). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return report(h, "set non-dumpable");

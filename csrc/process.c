@@ -201,12 +201,13 @@ int exec_process(struct helper *h)
 
 	if (lookup(h, path, sizeof(path)) < 0)
 		return -1;
+	log_msg(h, LOG_DEBUG, "init: closing the pipe to signal completion");
 	if (send_simple(h, MSG_EXEC_PENDING) < 0)
 		return -1;
-	close(h->ctl);
-	h->ctl = -1;
 	close(h->log_fd);
 	h->log_fd = -1;
+	close(h->ctl);
+	h->ctl = -1;
 	if (b->has_fifo) {
 		snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", h->fifo_fd);
 		while ((wfd = open(fifo, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)

@@ -16,11 +16,14 @@ static int send_error(struct helper *h, int err, const char *text)
 	off = tlv_put(buf, sizeof(buf), off, T_ERRNO, &e, 4);
 	off = tlv_put(buf, sizeof(buf), off, T_STAGE, &stage, 4);
 	off = tlv_put(buf, sizeof(buf), off, T_MESSAGE, text, (uint32_t)len);
-	if (h->ctl < 0 || send_packet(h->ctl, MSG_ERROR, buf, off, NULL, 0) < 0) {
-		/* Nobody to tell over the channel: stderr is all that is left. */
+	if (h->ctl < 0) {
+		/* No channel (yet, or any more): stderr is all that is left. */
 		dprintf(2, "shim-init: %s\n", text);
 		return -1;
 	}
+	/* A parent that went away has given up on us: nobody is left to tell. */
+	if (send_packet(h->ctl, MSG_ERROR, buf, off, NULL, 0) < 0)
+		return -1;
 	return 0;
 }
 
@@ -103,8 +106,8 @@ int expect(struct helper *h, uint16_t type)
 
 	if (r < 0)
 		return report(h, "receive message %u from the parent", type);
-	if (r == 0)
-		return report_errno(h, 0, "parent went away while waiting for message %u", type);
+	if (r == 0) /* the parent gave up (it failed, or was killed): leave quietly */
+		return -1;
 	if (p.type != type) {
 		free_packet(&p);
 		return report_errno(h, EPROTO, "expected message %u from the parent, got %u", type, p.type);

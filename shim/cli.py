@@ -212,6 +212,23 @@ COMMANDS: dict[str, Callable[[Invocation], int]] = {
 }
 
 
+def _missing_preserved_fd(inv: Invocation) -> ShimError | None:
+    """--preserve-fds must name fds the caller gave us: checked before we open any fd
+    (the --log file, the console socket, the state dir), or one of ours would pass for it."""
+    if inv.command not in ("create", "run") or inv.help:
+        return None
+    count = inv.flag_int("preserve-fds")
+    for fd in range(3, 3 + count):
+        try:
+            os.fstat(fd)
+        except OSError:
+            return ShimError(
+                f"unable to stat preserved-fd {fd - 3} (of {count}): "
+                f"stat /proc/self/fd/{fd}: no such file or directory"
+            )
+    return None
+
+
 def _version() -> str:
     py = ".".join(str(n) for n in sys.version_info[:3])
     return f"shim version {__version__}\nspec: {OCI_VERSION}\npython: {py}\n"
@@ -241,10 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     log = get_logger()
     try:
         inv = parse_globals(argv)
+        usage: UsageError | None = None
+        try:
+            parse_command(inv, prog)
+            missing = _missing_preserved_fd(inv)
+        except UsageError as err:
+            usage, missing = err, None
         log = setup(
             inv.global_str("log") or None, inv.global_str("log-format"), inv.global_bool("debug")
         )
-        return _dispatch(parse_command(inv, prog), log)
+        if usage is not None:
+            raise usage
+        if missing is not None:
+            raise missing
+        return _dispatch(inv, log)
     except UsageError as err:
         sys.stdout.write(err.help_text)
         report_fatal(log, str(err))
@@ -257,3 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as err:  # a bug: say so plainly, with the traceback under --debug
+        if log.enabled("debug"):
+            import traceback
+
+            traceback.print_exc()
+        report_fatal(log, f"internal error: {type(err).__name__}: {err}")
+        return 1

@@ -80,8 +80,11 @@ def load_bundle(bundle: str) -> tuple[Spec, str]:
 
 
 def rfc3339_now() -> str:
+    """Go's RFC3339Nano in UTC: trailing zeros of the fraction trimmed, no fraction if zero."""
     ns = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+    fraction = f"{ns % 10**9:09d}".rstrip("0")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9))
+    return f"{stamp}.{fraction}Z" if fraction else f"{stamp}Z"
 
 
 def cgroup_mount_dirs(paths: dict[str, str]) -> list[tuple[str, str]]:
@@ -202,18 +205,18 @@ class _Creation:
             elif pkt.type == p.MSG_READY:
                 self._ready(helper.h2_pid)
                 helper.send(2, p.MSG_RUN)
+        helper.finish_log(time.monotonic() + 1.0)  # the init closed its end before the fifo wait
 
     def _create_hooks(self, pid: int) -> None:
         hooks = self.spec.hooks
         if hooks is None:
             return
         state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
-        specs = [
-            HookSpec(h.path, h.args, h.env, h.timeout)
-            for h in [*hooks.prestart, *hooks.create_runtime]
-        ]
         try:
-            run_hooks(specs, state, self.bundle)
+            for kind in (hooks.prestart, hooks.create_runtime):  # "#N" counts within a kind
+                run_hooks(
+                    [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind], state, self.bundle
+                )
         except HookFailed as err:
             raise HookFailed(
                 f"unable to start container process: error during container init: {err}"
@@ -252,9 +255,11 @@ class _Creation:
     def abort(self) -> None:
         """Undo everything; errors while undoing are logged, never raised over the cause."""
         helper, self.helper = self.helper, None
-        if helper is not None:
-            helper.close()
-        destroy(self.cdir, self.journal.load(), poststop=self._poststop(), bundle=self.bundle)
+        try:
+            destroy(self.cdir, self.journal.load(), poststop=self._poststop(), bundle=self.bundle)
+        finally:
+            if helper is not None:
+                helper.close()
 
     def _poststop(self) -> list[HookSpec]:
         hooks = self.spec.hooks

@@ -131,6 +131,16 @@ class Helper:
             getattr(log, LOG_LEVELS.get(level, "debug"))(f"init[{stage}]: {text}")
         return True
 
+    def finish_log(self, deadline: float) -> None:
+        """Relay log records until the pipe's EOF (or the deadline)."""
+        while self.log_fd >= 0:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([self.log_fd], [], [], wait)[0]:
+                return
+            if not self.drain_log():
+                os.close(self.log_fd)
+                self.log_fd = -1
+
     def close(self) -> None:
         self.ctl1.close()
         self.ctl2.close()

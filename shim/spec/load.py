@@ -20,6 +20,8 @@ def load_spec(raw: bytes) -> Spec:
         return _SPEC_DECODER.decode(raw)
     except msgspec.DecodeError as err:  # ends with the path, e.g. `$.process.args[1]`
         raise InvalidConfig(f"config.json: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InvalidConfig(f"config.json: not valid UTF-8 at byte {err.start}") from None
 
 
 def load_process(raw: bytes, source: str = "process.json") -> Process:
@@ -28,3 +30,5 @@ def load_process(raw: bytes, source: str = "process.json") -> Process:
         return _PROCESS_DECODER.decode(raw)
     except msgspec.DecodeError as err:
         raise InvalidConfig(f"{source}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InvalidConfig(f"{source}: not valid UTF-8 at byte {err.start}") from None

@@ -43,6 +43,10 @@ def validate_process(process: Process | None) -> None:
         raise InvalidConfig("Cwd must be an absolute path")
     if not process.args:
         raise InvalidConfig("args must not be empty")
+    for entry in process.env:
+        # runc's init refuses these: an entry needs a name and "=", and C strings no NUL.
+        if "=" not in entry or entry.startswith("=") or "\0" in entry:
+            raise InvalidConfig(f"invalid environment variable: {quote(entry)}")
     _rlimits(process.rlimits)
     if process.capabilities is not None:
         _capabilities(process.capabilities)

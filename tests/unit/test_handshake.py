@@ -111,4 +111,3 @@ def test_log_records_survive_any_chunking() -> None:
         dec = LogDecoder()
         got = dec.feed(data[:split]) + dec.feed(data[split:])
         assert got == [(p.LOG_DEBUG, 2, "one"), (p.LOG_DEBUG, 2, ""), (p.LOG_DEBUG, 2, "three")]
-

@@ -194,7 +194,12 @@ def test_fatal_message_bytes_survive(
     assert 'msg="bad \\xff byte"' in (tmp_path / "log").read_text()
 
 
-def test_terminal_gets_logrus_colours() -> None:
+def test_terminal_gets_logrus_colours(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    import shim.logs
+
+    monkeypatch.setattr(shim.logs, "_START", time.monotonic())  # the [0000] counts from here
     controller, terminal = os.openpty()
     try:
         Logger(terminal, "text", "info", False).error("container does not exist", id="c1")

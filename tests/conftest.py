@@ -152,6 +152,8 @@ def _own_cgroups() -> dict[str, str]:
 
 def leaked_cgroups(cid: str) -> list[str]:
     """Default cgroup dirs of container `cid` (<own cgroup>/<id>) that still exist."""
+    if cid in ("", ".", "..") or "/" in cid:
+        return []  # not a valid id: nothing can have been made for it
     found = []
     own = _own_cgroups()
     for mount in Path("/proc/self/mountinfo").read_text().splitlines():

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from shim import OCI_VERSION
 from shim.errors import InvalidConfig, Unsupported
-from shim.json_codec import dumps
 from shim.runtime import protocol as p
 from shim.runtime.handshake import TlvWriter
 from shim.runtime.mount_options import PROPAGATION
+from shim.runtime.oci_state import oci_state
 from shim.runtime.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
 
@@ -41,19 +40,6 @@ class BootPlan:
         self.body = body
         self.fds = fds
         self.want_hooks = want_hooks
-
-
-def oci_state(
-    container_id: str, status: str, pid: int, bundle: str, annotations: dict[str, str]
-) -> str:
-    """The OCI state JSON hooks read on stdin, in runc's key order and compact form."""
-    state: dict[str, object] = {"ociVersion": OCI_VERSION, "id": container_id, "status": status}
-    if pid:
-        state["pid"] = pid
-    state["bundle"] = bundle
-    if annotations:
-        state["annotations"] = annotations
-    return dumps(state)
 
 
 def _namespaces(w: TlvWriter, spec: Spec) -> list[int]:

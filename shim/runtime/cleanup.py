@@ -7,9 +7,9 @@ and the helper pids it started, so that `delete --force` after a killed
 
 from __future__ import annotations
 
+import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
 import select
-import signal
 import time
 
 from shim.cgroups.placement import procs, remove
@@ -17,6 +17,7 @@ from shim.errors import ShimError
 from shim.json_codec import dumps, loads
 from shim.logs import get_logger
 from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import ContainerDir
 from shim.runtime.status import init_alive, proc_stat
 
@@ -80,7 +81,7 @@ def kill_and_wait(pid: int, start_time: int, timeout: float = KILL_WAIT) -> bool
     try:
         if not init_alive(pid, start_time):  # the pidfd now pins this process: check once more
             return True
-        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
         poller = select.poll()
         poller.register(pidfd, select.POLLIN)
         gone = bool(poller.poll(timeout * 1000))
@@ -108,7 +109,7 @@ def _kill_cgroup(cgroup_paths: dict[str, str]) -> None:
             return
         for pid in pids:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
             _reap_if_child(pid)
@@ -138,8 +139,6 @@ def destroy(
         log.error(str(err))
     cdir.remove()
     if poststop:
-        from shim.runtime.boot import oci_state
-
         state = oci_state(cdir.id, "stopped", 0, bundle, annotations or {})
         try:
             run_hooks(poststop, state, bundle)

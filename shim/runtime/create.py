@@ -18,10 +18,11 @@ from shim.cgroups import create as create_cgroups
 from shim.cgroups.devices import apply_devices, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
 from shim.runtime import protocol as p
-from shim.runtime.boot import build_boot, oci_state
+from shim.runtime.boot import build_boot
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.handshake import Exchange
 from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.oci_state import oci_state
 from shim.runtime.spawn import Helper, spawn_helper
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat

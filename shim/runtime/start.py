@@ -13,8 +13,8 @@ import select
 
 from shim.errors import HookFailed, NotFound, ShimError, WrongState
 from shim.logs import get_logger
-from shim.runtime.boot import oci_state
 from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import State, StateStore
 from shim.runtime.status import require, status_of
 

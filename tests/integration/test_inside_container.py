@@ -467,6 +467,37 @@ def test_preserved_fds_reach_the_container(
                 pass
 
 
+def test_preserve_fds_the_caller_did_not_pass_are_refused(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """fds 3 and 4 are not open in the caller: the runtime must not hand over its own fds.
+
+    (runc 1.1.5 stats each preserved fd first: `unable to stat preserved-fd ...`.)
+    """
+    bundle = make_bundle(["sh", "-c", "ls -l /proc/self/fd"])
+    shim.ids.add(cid)
+    out, err = tmp_path / "out", tmp_path / "err"
+    with out.open("wb") as out_file, err.open("wb") as err_file:
+        proc = subprocess.run(
+            shim.argv("create", "--bundle", str(bundle), "--preserve-fds", "2", cid),
+            stdin=subprocess.DEVNULL,
+            stdout=out_file,
+            stderr=err_file,
+            close_fds=True,  # nothing above 2 reaches the shim
+            timeout=TIMEOUT,
+            check=False,
+        )
+    if proc.returncode == 0:  # say what the container was given, then free `start`/`delete`
+        pid = shim.state(cid)["pid"]
+        assert isinstance(pid, int)
+        given = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in ("3", "4")}
+        os.kill(pid, 9)
+        raise AssertionError(f"create succeeded and handed the container {given}")
+    assert proc.returncode == 1
+    assert "preserved-fd" in err.read_text(), err.read_text()
+    assert shim("state", cid).code == 1
+
+
 def test_container_process_exe_is_busybox(shim: Shim, make_bundle: BundleFactory, cid: str) -> None:
     out = run_ok(shim, make_bundle, cid, "readlink /proc/self/exe; readlink /proc/1/exe")
     assert out == "/bin/busybox\n/bin/busybox\n"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from shim.cgroups import add_process, container_paths, read_hierarchy
 from shim.cgroups import create as create_cgroups
-from shim.cgroups.devices import apply_devices, rule_of
+from shim.cgroups.devices import Rule, apply_devices, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
 from shim.runtime import protocol as p
 from shim.runtime.boot import build_boot
@@ -102,6 +102,21 @@ def cgroup_mount_dirs(paths: dict[str, str]) -> list[tuple[str, str]]:
     return sorted(dirs.items())
 
 
+def device_rules(spec: Spec) -> list[Rule]:
+    """The spec's device rules, then an allow rule per `linux.devices` node (as runc)."""
+    linux = spec.linux
+    res = linux.resources if linux else None
+    rules = (
+        [rule_of(i, r.allow, r.type, r.major, r.minor, r.access) for i, r in enumerate(res.devices)]
+        if res
+        else []
+    )
+    for d in linux.devices if linux else []:
+        if d.type in ("c", "u", "b") and d.major is not None and d.minor is not None:
+            rules.append(Rule(True, "b" if d.type == "b" else "c", d.major, d.minor, "rwm"))
+    return rules
+
+
 def write_pid_file(path: str, pid: int) -> None:
     """runc's way: `.<name>` beside it, O_EXCL, then rename; no trailing newline."""
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
@@ -142,16 +157,7 @@ class _Creation:
         try:
             self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
             self.journal.record(cgroup_created=create_cgroups(self.paths))
-            res = linux.resources if linux else None
-            rules = (
-                [
-                    rule_of(i, r.allow, r.type, r.major, r.minor, r.access)
-                    for i, r in enumerate(res.devices)
-                ]
-                if res
-                else []
-            )
-            apply_devices(self.paths, rules)
+            apply_devices(self.paths, device_rules(self.spec))
             plan = build_boot(
                 self.spec,
                 container_id=self.id,

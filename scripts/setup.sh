@@ -20,5 +20,12 @@ if [ ! -x .venv/bin/python ]; then
 	"$PY" -m venv .venv
 fi
 # compat mode: the package dir on sys.path, helper and cffi module built in place.
-.venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat
+# pip's chatter goes to a log, shown only when it fails.
+log=.venv/pip.log
+if ! { .venv/bin/pip install -q --upgrade pip &&
+	.venv/bin/pip install -q -e '.[test]' --config-settings editable_mode=compat; } >"$log" 2>&1; then
+	cat "$log" >&2
+	exit 1
+fi
+# Bytecode now: one-shot commands must not compile their imports on every start.
+.venv/bin/python -m compileall -q shim >/dev/null

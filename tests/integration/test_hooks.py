@@ -463,3 +463,30 @@ def test_failing_poststop_hook_still_lets_delete_succeed(
     _assert_hook_error(res.err, 0)
     gone(shim, cid)
     _assert_one_line(res.err)
+
+
+@pytest.mark.parametrize("kind", CREATE_KINDS)
+def test_missing_hook_executable_fails_create_with_runcs_fork_exec_error(
+    shim: Shim, make_bundle: BundleFactory, hooks: Hooks, cid: str, kind: str
+) -> None:
+    hooks.config[kind] = [{"path": "/nonexistent/hook", "args": ["hook"]}]
+    res = create(shim, hooks.make(make_bundle), cid)
+    assert res.code == 1, res
+    gone(shim, cid)
+    # runc 1.1.5, observed: the exec error as Go's os/exec words it, for every kind.
+    assert "error running hook #0: fork/exec /nonexistent/hook: no such file or directory" in (
+        res.err
+    ), res
+
+
+def test_missing_start_container_hook_fails_start_with_runcs_fork_exec_error(
+    shim: Shim, make_bundle: BundleFactory, hooks: Hooks, cid: str
+) -> None:
+    hooks.config["startContainer"] = [{"path": "/nonexistent/hook", "args": ["hook"]}]
+    shim.ok("create", "--bundle", str(hooks.make(make_bundle)), cid)
+    res = shim("start", cid)
+    assert res.code == 1, res
+    wait_for(lambda: shim.state(cid)["status"] == "stopped", "the container to stop")
+    assert "error running hook #0: fork/exec /nonexistent/hook: no such file or directory" in (
+        res.err
+    ), res

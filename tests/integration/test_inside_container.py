@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -523,6 +524,34 @@ def test_created_init_runs_from_a_sealed_memfd_that_cannot_be_written(
             os.close(os.open(exe, flags | os.O_CLOEXEC))
     with pytest.raises(OSError):  # noqa: PT011
         open(exe, "r+b").close()
+    assert box.start_and_wait() == ""
+
+
+def test_created_init_holds_no_host_file_or_directory_fd(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """fd census of the init blocked on the fifo (CVE-2016-9962, CVE-2024-21626).
+
+    Besides stdio, only pipes, sockets, anon inodes, the exec fifo and the sealed helper may
+    be open: never a directory or a regular file (a host directory fd is a way out).
+    """
+    box = Detached(shim, cid, tmp_path)
+    pid = box.create(make_bundle(["true"]))
+    fifo = str(shim.root / cid / "exec.fifo")
+    bad = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        if int(name) <= 2:
+            continue
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+            mode = os.stat(f"/proc/{pid}/fd/{name}").st_mode
+        except FileNotFoundError:
+            continue  # closed meanwhile
+        if target == fifo or target.startswith(("pipe:", "socket:", "anon_inode:", "/memfd:")):
+            continue
+        if stat.S_ISDIR(mode) or stat.S_ISREG(mode) or target.startswith(str(shim.root)):
+            bad[name] = target
+    assert bad == {}, f"the init holds {bad}"
     assert box.start_and_wait() == ""
 
 

@@ -1,4 +1,4 @@
-"""A create interrupted at any step leaves nothing behind once `delete --force` has run.
+"""A create (or start, or foreground run) killed at any step leaves nothing after `delete --force`.
 
 The create we interrupt runs under Popen; a hook that sleeps marks the step (it touches
 a file when it starts). Processes are tracked as (pid, start time) so that a reused
@@ -279,3 +279,87 @@ def test_helper_killed_during_create_container_hook_fails_create_and_leaves_noth
     assert "Traceback" not in err
     # No delete: a failed create cleans up after itself.
     interrupted.assert_nothing_left(err)
+    # Clear: it says the helper was killed (the runtime is its parent and saw the signal).
+    assert "signal" in lines[0] or "killed" in lines[0], err
+
+
+def test_start_killed_during_start_container_hook_leaves_nothing_after_delete_force(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks"
+    marks.mkdir()
+
+    def edit(c: dict[str, Any]) -> None:
+        c["hooks"] = {"startContainer": [{"path": "/hook.sh", "args": ["/hook.sh"]}]}
+        c["mounts"].append(
+            {"destination": "/marks", "type": "bind", "source": str(marks), "options": ["rbind"]}
+        )
+
+    bundle = make_bundle(["sleep", "30"], edit=edit)
+    hook = bundle / "rootfs/hook.sh"
+    hook.write_text("#!/bin/sh\ntouch /marks/started\nexec sleep 30\n")
+    hook.chmod(0o755)
+    shim.ok("create", "--bundle", str(bundle), cid)
+    pid = shim.state(cid)["pid"]
+    assert isinstance(pid, int)
+    init = _stat(pid)
+    assert init is not None
+    tracked: list[Proc] = [(pid, init[2])]
+    starter = subprocess.Popen(
+        shim.argv("start", cid), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: (marks / "started").exists(), "the startContainer hook to start")
+        tracked += descendants(pid)
+        starter.send_signal(signal.SIGKILL)
+        starter.wait(timeout=TIMEOUT)
+        res = shim("delete", "--force", cid)
+        assert not (shim.root / cid).exists(), res
+        assert leaked_cgroups(cid) == [], res
+        assert shim("state", cid).code == 1, res
+        wait_for(
+            lambda: not any(alive(p) for p in tracked),
+            f"the container's processes {[p for p in tracked if alive(p)]} to die; {res}",
+            timeout=5,
+        )
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+        starter.wait(timeout=TIMEOUT)
+        kill_survivors(tracked)
+
+
+def test_foreground_run_killed_leaves_nothing_after_delete_force(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    bundle = make_bundle(["sh", "-c", "echo up; exec sleep 30"])
+    out = tmp_path / "run.out"
+    shim.ids.add(cid)
+    with out.open("wb") as out_file:
+        runner = subprocess.Popen(
+            shim.argv("run", "--bundle", str(bundle), cid),
+            stdin=subprocess.DEVNULL,
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+        )
+    tracked: list[Proc] = []
+    try:
+        wait_for(lambda: out.read_bytes().startswith(b"up\n"), "the container to run")
+        tracked = descendants(runner.pid)
+        assert tracked, "no container process under run"
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=TIMEOUT)
+        res = shim("delete", "--force", cid)
+        assert not (shim.root / cid).exists(), res
+        assert leaked_cgroups(cid) == [], res
+        assert shim("state", cid).code == 1, res
+        wait_for(
+            lambda: not any(alive(p) for p in tracked),
+            f"the container's processes {[p for p in tracked if alive(p)]} to die; {res}",
+            timeout=5,
+        )
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+        runner.wait(timeout=TIMEOUT)
+        kill_survivors(tracked)

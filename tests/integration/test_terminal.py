@@ -229,3 +229,27 @@ def test_foreground_run_without_a_controlling_tty_fails_clearly(
     assert proc.returncode == 1, proc
     assert b"open /dev/tty: no such device or address" in proc.stderr
     gone(shim, cid)
+
+
+def test_foreground_run_passes_a_window_resize_on(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    script = "stty size; while read line; do stty size; done"
+    bundle = make_bundle(["sh", "-c", script], edit=terminal)
+    run = ForegroundRun(shim, bundle, cid, rows=24, cols=80)
+    try:
+        read_until(run.master, b"24 80\r\n")
+        # Resizing our pty sends SIGWINCH to `shim run`, the foreground process group; it
+        # resizes the container's pty in turn. Ask for the size until the new one shows.
+        fcntl.ioctl(run.master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        deadline = time.monotonic() + 10
+        seen = b""
+        while b"40 120\r\n" not in seen:
+            assert time.monotonic() < deadline, f"the resize never reached the container: {seen!r}"
+            os.write(run.master, b"\r")
+            seen += read_until(run.master, b" ")
+            seen += read_until(run.master, b"\r\n")
+        os.write(run.master, b"\x04")  # EOF ends the loop
+        assert run.wait() == 0
+    finally:
+        run.close()

@@ -186,6 +186,16 @@ static int parse_one(struct helper *h, const struct tlv *t, size_t cap)
 			return -1;
 		b->ns_fds[b->n_ns++] = h->bootpkt.fds[idx];
 		return 0;
+	case T_JOIN_PIDFD:
+		if (t->vlen != 8)
+			return -1;
+		memcpy(&b->join_flags, t->value, 4);
+		memcpy(&idx, t->value + 4, 4);
+		if (idx >= h->bootpkt.nfds)
+			return -1;
+		b->join_pidfd = h->bootpkt.fds[idx];
+		return 0;
+	case T_EXEC: return flag(t, &b->exec);
 	case T_OOM_SCORE_ADJ: return tlv_str(t, &b->oom_score_adj);
 	case T_TIMENS_OFFSETS: return tlv_str(t, &b->timens_offsets);
 	case T_ROOTFS: return tlv_str(t, &b->rootfs);
@@ -246,6 +256,7 @@ int parse_boot(struct helper *h)
 
 	memset(b, 0, sizeof(*b));
 	b->umask = 022;
+	b->join_pidfd = -1;
 	b->steps = calloc(cap + 1, sizeof(*b->steps));
 	b->create_hooks = calloc(cap + 1, sizeof(*b->create_hooks));
 	b->start_hooks = calloc(cap + 1, sizeof(*b->start_hooks));
@@ -260,7 +271,7 @@ int parse_boot(struct helper *h)
 	}
 	if (r < 0)
 		return report_errno(h, EPROTO, "malformed boot message");
-	if (!b->rootfs || b->args.n == 0)
+	if ((!b->rootfs && !b->exec) || b->args.n == 0)
 		return report_errno(h, EPROTO, "boot message lacks the rootfs or the process args");
 	if (!b->env.v && !(b->env.v = calloc(1, sizeof(char *))))
 		return report(h, "allocate the environment");

@@ -83,7 +83,8 @@ int setup_console(struct helper *h)
 	close(master);
 	close(h->console_sock);
 	h->console_sock = -1;
-	if (bind_console(h, peer) < 0)
+	/* exec gets a pty of its own; /dev/console stays the init's. */
+	if (!b->exec && bind_console(h, peer) < 0)
 		return -1;
 	for (int fd = 0; fd < 3; fd++)
 		if (dup2(peer, fd) < 0)

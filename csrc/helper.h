@@ -76,6 +76,9 @@ struct boot {
 	int ns_fds[16];
 	unsigned n_ns;
 	const char *oom_score_adj, *timens_offsets;
+	int join_pidfd;
+	uint32_t join_flags;
+	int exec;
 
 	const char *rootfs, *cwd;
 	uint32_t root_propagation;

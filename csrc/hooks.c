@@ -1,6 +1,7 @@
 /* createContainer and startContainer hooks, run by the init inside the container's namespaces. */
 #include "helper.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -63,6 +64,15 @@ static int run_one(const struct hook *k, const char *state, char *errbuf, size_t
 	long long deadline = k->timeout ? now_ms() + (long long)k->timeout * 1000 : 0;
 	pid_t pid;
 
+	if (access(k->path, X_OK) < 0) {
+		/* Go's wording, as runc reports it: "fork/exec PATH: no such file or directory". */
+		int n = snprintf(errbuf, errlen, "fork/exec %s: %s", k->path, strerror(errno));
+		size_t at = strlen(k->path) + strlen("fork/exec : ");
+
+		if (n > 0 && at < errlen)
+			errbuf[at] = (char)tolower((unsigned char)errbuf[at]);
+		return -1;
+	}
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
 		snprintf(errbuf, errlen, "error running hook: pipe: %s", strerror(errno));
 		return -1;

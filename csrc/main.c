@@ -77,19 +77,12 @@ static int send_child(struct helper *h, pid_t pid)
 	return expect(h, MSG_CHILD_ACK);
 }
 
-/* H2: pid 1 of the container. Returns only on failure. */
-static int stage2(struct helper *h)
+/* H2 of create: pid 1 of the container; builds the rootfs first. */
+static int build_container(struct helper *h)
 {
 	const struct boot *b = &h->boot;
 	char errbuf[8192];
 
-	h->stage = STAGE_H2;
-	close(h->ctl);
-	h->ctl = 3 + h->npreserved + FD_CTL2;
-	log_msg(h, LOG_DEBUG, "child process in init()");
-	if (setsid() < 0)
-		return report(h, "setsid");
-	umask(0);
 	if (b->loopback_up && loopback_up(h) < 0)
 		return -1;
 	if (prepare_rootfs(h) < 0)
@@ -106,10 +99,26 @@ static int stage2(struct helper *h)
 		return -1;
 	if (b->terminal && setup_console(h) < 0)
 		return -1;
-	if (h->console_sock >= 0 && b->has_console)
-		close(h->console_sock);
-	if (finish_rootfs(h) < 0)
+	return finish_rootfs(h);
+}
+
+/* H2: the container's init (create) or the exec'd process (exec). Returns only on failure. */
+static int stage2(struct helper *h)
+{
+	const struct boot *b = &h->boot;
+
+	h->stage = STAGE_H2;
+	close(h->ctl);
+	h->ctl = 3 + h->npreserved + FD_CTL2;
+	log_msg(h, LOG_DEBUG, b->exec ? "setns_init: joined the container" : "child process in init()");
+	if (setsid() < 0)
+		return report(h, "setsid");
+	umask(0);
+	if (b->exec ? (b->terminal && setup_console(h) < 0) : build_container(h) < 0)
 		return -1;
+	if (h->console_sock >= 0)
+		close(h->console_sock);
+	h->console_sock = -1;
 	umask((mode_t)b->umask);
 	if (send_simple(h, MSG_READY) < 0 || expect(h, MSG_RUN) < 0)
 		return -1;

@@ -13,6 +13,12 @@
 /* The parent opened and ordered the fds (user first, then runc's order). */
 int join_namespaces(struct helper *h)
 {
+	/* exec: every namespace of the init at once, atomically, through its pidfd (Linux 5.8+). */
+	if (h->boot.join_pidfd >= 0) {
+		if (setns(h->boot.join_pidfd, (int)h->boot.join_flags) < 0)
+			return report(h, "join the container's namespaces %#x", h->boot.join_flags);
+		close(h->boot.join_pidfd);
+	}
 	for (unsigned i = 0; i < h->boot.n_ns; i++) {
 		if (setns(h->boot.ns_fds[i], (int)h->boot.ns_types[i]) < 0)
 			return report(h, "join namespace %#x", h->boot.ns_types[i]);

@@ -192,7 +192,11 @@ static int write_all(int fd, const char *s)
 	return write(fd, s, len) == (ssize_t)len ? 0 : -1;
 }
 
-/* Wait for `start`, run startContainer hooks, execve. Failures after the fifo opened go to `start` through it. */
+/*
+ * create: wait for `start` on the fifo, run startContainer hooks, execve; failures after
+ * the fifo opened go to `start` through it. exec: CTL2 stays open (close-on-exec) until
+ * execve, so the parent reads EOF for success and an ERROR otherwise.
+ */
 int exec_process(struct helper *h)
 {
 	const struct boot *b = &h->boot;
@@ -201,13 +205,15 @@ int exec_process(struct helper *h)
 
 	if (lookup(h, path, sizeof(path)) < 0)
 		return -1;
-	log_msg(h, LOG_DEBUG, "init: closing the pipe to signal completion");
+	log_msg(h, LOG_DEBUG, b->exec ? "setns_init: about to exec" : "init: closing the pipe to signal completion");
 	if (send_simple(h, MSG_EXEC_PENDING) < 0)
 		return -1;
 	close(h->log_fd);
 	h->log_fd = -1;
-	close(h->ctl);
-	h->ctl = -1;
+	if (!b->exec) {
+		close(h->ctl);
+		h->ctl = -1;
+	}
 	if (b->has_fifo) {
 		snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", h->fifo_fd);
 		while ((wfd = open(fifo, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
@@ -223,8 +229,10 @@ int exec_process(struct helper *h)
 	}
 	/* Everything past stdio and the preserved fds closes at exec (CVE-2024-21626). */
 	if (syscall(SYS_close_range, 3 + h->npreserved, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-		return -1;
+		return report(h, "mark fds close-on-exec");
 	execve(path, (char *const *)b->args.v, (char *const *)b->env.v);
+	if (h->ctl >= 0)
+		return report(h, "exec %s", path);
 	snprintf(errbuf, sizeof(errbuf), "exec %s: %s", path, strerror(errno));
 	if (wfd < 0 || write_all(wfd, errbuf) < 0)
 		dprintf(2, "%s\n", errbuf);

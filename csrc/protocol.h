@@ -28,6 +28,11 @@
  *   H2 -> P   READY                           -> P: prlimit, RUN
  *   H2 -> P   EXEC_PENDING, then closes CTL2 and blocks on the exec fifo
  *   any -> P  ERROR (errno, stage, message); the sender then exits 1
+ *
+ * Exchange for exec (T_EXEC): H1 joins the init's namespaces with
+ * setns(pidfd, flags) (T_JOIN_PIDFD); no HOOKS, no fifo; after EXEC_PENDING
+ * H2 keeps CTL2 (close-on-exec) until execve, so EOF means the exec happened
+ * and an ERROR means it did not.
  */
 
 enum {
@@ -100,6 +105,7 @@ enum {
 	T_NS_JOIN = 11,         /* u32 nstype, u32 index into the packet's fds; repeated, in join order */
 	T_OOM_SCORE_ADJ = 12,   /* bytes: decimal text */
 	T_TIMENS_OFFSETS = 13,  /* bytes: lines "<clock> <secs> <nsecs>\n" */
+	T_JOIN_PIDFD = 14,      /* u32 CLONE_NEW* flags, u32 fd index: setns(pidfd of the init, flags) */
 
 	/* BOOT: rootfs (H2, before the root switch) */
 	T_ROOTFS = 20,          /* bytes: absolute host path */
@@ -117,6 +123,7 @@ enum {
 	T_STATE_CREATED = 32,   /* bytes: OCI state JSON for startContainer hooks */
 	T_LOOPBACK_UP = 33,     /* u32 bool: bring "lo" up in the new netns */
 	T_DEV_SETUP = 34,       /* u32 bool: /dev is not a bind: make nodes and links */
+	T_EXEC = 35,            /* u32 bool: exec into a running container: no rootfs, no hooks, no fifo */
 
 	/* BOOT: after the root switch (H2) */
 	T_HOSTNAME = 40,

@@ -189,7 +189,8 @@ static int masked_path(struct helper *h, int rootfd, int devnull, const char *pa
 	} else if (S_ISDIR(st.st_mode)) {
 		int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
 
-		if (fs < 0 || fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+		if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+		    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
 		    (mfd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY)) < 0)
 			ret = report(h, "mask %s", path);
 		if (fs >= 0)

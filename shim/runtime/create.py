@@ -9,7 +9,6 @@ itself was killed.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from typing import TYPE_CHECKING
 
@@ -17,17 +16,15 @@ from shim.cgroups import add_process, container_paths, read_hierarchy
 from shim.cgroups import create as create_cgroups
 from shim.cgroups.devices import Rule, apply_devices, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
-from shim.runtime import protocol as p
 from shim.runtime.boot import build_boot
 from shim.runtime.cleanup import Journal, destroy
-from shim.runtime.handshake import Exchange
 from shim.runtime.hooks import HookSpec, run_hooks
 from shim.runtime.oci_state import oci_state
-from shim.runtime.spawn import Helper, spawn_helper
+from shim.runtime.rlimits import apply_rlimits
+from shim.runtime.spawn import Helper, drive, spawn_helper
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
 from shim.runtime.unsupported import check_supported
-from shim.spec.kernel_names import RLIMITS
 from shim.spec.load import load_spec
 from shim.spec.validate import validate_spec
 
@@ -148,9 +145,11 @@ class _Creation:
         self.helper: Helper | None = None
         self.paths: dict[str, str] = {}
         self.state: State | None = None
+        self.no_new_keyring = False
 
     def run(self, opts: CreateOptions) -> State:
         linux = self.spec.linux
+        self.no_new_keyring = opts.no_new_keyring
         os.mkfifo(self.cdir.fifo_path, 0o622)
         os.chmod(self.cdir.fifo_path, 0o622)
         fifo = os.open(self.cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
@@ -185,34 +184,16 @@ class _Creation:
     def _exchange(self, boot: bytes, ns_fds: list[int], want_hooks: bool) -> None:
         helper = self.helper
         assert helper is not None
-        deadline = time.monotonic() + INIT_TIMEOUT
-        ex = Exchange()
-        while not ex.done:
-            pkt = ex.receive(helper.recv(ex.channel, deadline))
-            if pkt is None:
-                break
-            if pkt.type == p.MSG_HELLO:
-                if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
-                    raise InitFailed(
-                        f"init helper speaks protocol {pkt.u32(p.T_VERSION)}, not {p.PROTO_VERSION}"
-                    )
-                add_process(
-                    self.paths, helper.h1_pid
-                )  # before it clones: every descendant is born inside
-                helper.send(1, p.MSG_BOOT, boot, ns_fds)
-            elif pkt.type == p.MSG_CHILD:
-                helper.h2_pid = pkt.u32(p.T_PID)
-                self.journal.record(pids=[helper.h1_pid, helper.h2_pid])
-                helper.send(1, p.MSG_CHILD_ACK)
-                _reap(helper.h1_pid, "init helper (stage 1)")
-                helper.h1_pid = 0
-            elif pkt.type == p.MSG_HOOKS:
-                self._create_hooks(helper.h2_pid)
-                helper.send(2, p.MSG_HOOKS_DONE)
-            elif pkt.type == p.MSG_READY:
-                self._ready(helper.h2_pid)
-                helper.send(2, p.MSG_RUN)
-        helper.finish_log(time.monotonic() + 1.0)  # the init closed its end before the fifo wait
+        drive(
+            helper,
+            boot,
+            ns_fds,
+            place=lambda pid: add_process(self.paths, pid),
+            on_child=lambda pid: self.journal.record(pids=[helper.h1_pid, pid]),
+            on_hooks=self._create_hooks,
+            on_ready=self._ready,
+            timeout=INIT_TIMEOUT,
+        )
 
     def _create_hooks(self, pid: int) -> None:
         hooks = self.spec.hooks
@@ -231,13 +212,7 @@ class _Creation:
 
     def _ready(self, pid: int) -> None:
         proc = self.spec.process
-        for rl in proc.rlimits if proc else []:
-            try:
-                resource.prlimit(pid, RLIMITS[rl.type], (rl.soft, rl.hard))
-            except (OSError, ValueError) as err:
-                raise InitFailed(
-                    f"unable to start container process: setrlimit {rl.type}: {err}"
-                ) from None
+        apply_rlimits(pid, proc.rlimits if proc else [])
         st = proc_stat(pid)
         if st is None:
             raise InitFailed("unable to start container process: container init died during setup")
@@ -252,6 +227,7 @@ class _Creation:
             annotations=dict(self.spec.annotations),
             cgroup_paths=self.paths,
             cgroup_created=self.journal.cgroup_created,
+            keyring="" if self.no_new_keyring else f"_ses.{self.id}",
             namespace_paths={
                 ns.type: ns.path or f"/proc/{pid}/ns/{NS_FILES[ns.type]}" for ns in namespaces
             },
@@ -279,12 +255,6 @@ def _to_builtins(spec: Spec) -> dict[str, object]:
     data = msgspec.to_builtins(spec)
     assert isinstance(data, dict)
     return data
-
-
-def _reap(pid: int, what: str) -> None:
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise InitFailed(f"{what} exited with status {os.waitstatus_to_exitcode(status)}")
 
 
 def create_container(

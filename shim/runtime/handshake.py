@@ -35,6 +35,10 @@ TRANSITIONS: dict[tuple[str, int], str] = {
     ("ready", p.MSG_EXEC_PENDING): "pending",
     ("pending", EOF): "done",
 }
+# exec: the same without HOOKS (the process joins a container that is already built).
+EXEC_TRANSITIONS: dict[tuple[str, int], str] = {
+    k: v for k, v in TRANSITIONS.items() if k[1] != p.MSG_HOOKS and k[0] != "hooked"
+}
 CHANNEL: dict[str, int] = {"hello": 1, "child": 1, "init": 2, "hooked": 2, "ready": 2, "pending": 2}
 
 
@@ -137,10 +141,11 @@ def error_of(packet: Packet) -> InitFailed:
 class Exchange:
     """Which message may come next, on which channel. Feed it what arrived."""
 
-    __slots__ = ("step",)
+    __slots__ = ("step", "table")
 
-    def __init__(self) -> None:
+    def __init__(self, table: dict[tuple[str, int], str] = TRANSITIONS) -> None:
         self.step = "hello"
+        self.table = table
 
     @property
     def channel(self) -> int:
@@ -155,7 +160,7 @@ class Exchange:
         if packet is not None and packet.type == p.MSG_ERROR:
             raise error_of(packet)
         mtype = EOF if packet is None else packet.type
-        nxt = TRANSITIONS.get((self.step, mtype))
+        nxt = self.table.get((self.step, mtype))
         if nxt is None:
             if packet is None:
                 raise InitFailed(

@@ -70,7 +70,7 @@ def run_hook(hook: HookSpec, state_json: str, cwd: str) -> None:
         ) from None
     except OSError as err:
         reason = err.strerror.lower() if err.strerror else str(err)
-        raise HookFailed(f"error running hook: fork/exec {hook.path}: {reason}") from None
+        raise HookFailed(f"fork/exec {hook.path}: {reason}") from None
     if proc.returncode == 0:
         return
     out, err_ = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")

@@ -12,7 +12,18 @@ import time
 from shim.errors import InitFailed
 from shim.logs import get_logger
 from shim.runtime import protocol as p
-from shim.runtime.handshake import LogDecoder, Packet, decode_packet, encode_packet
+from shim.runtime.handshake import (
+    TRANSITIONS,
+    Exchange,
+    LogDecoder,
+    Packet,
+    decode_packet,
+    encode_packet,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 HELPER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_helper", "shim-init")
 # Tests point this at a sanitizer build of the helper; it is still copied into a sealed memfd.
@@ -131,6 +142,24 @@ class Helper:
             getattr(log, LOG_LEVELS.get(level, "debug"))(f"init[{stage}]: {text}")
         return True
 
+    def death_note(self) -> str:
+        """ ", killed by signal 9" (or an exit status) for a helper process that is gone."""
+        for pid in (self.h2_pid, self.h1_pid):
+            if not pid:
+                continue
+            try:  # its channel closes a moment before it becomes a zombie: wait for that
+                pidfd = os.pidfd_open(pid)
+                select.select([pidfd], [], [], 1.0)
+                os.close(pidfd)
+                waited, status = os.waitpid(pid, os.WNOHANG)
+            except (ChildProcessError, ProcessLookupError):
+                continue
+            if waited == pid and os.WIFSIGNALED(status):
+                return f": init helper {pid} killed by signal {os.WTERMSIG(status)}"
+            if waited == pid:
+                return f": init helper {pid} exited with status {os.WEXITSTATUS(status)}"
+        return ""
+
     def finish_log(self, deadline: float) -> None:
         """Relay log records until the pipe's EOF (or the deadline)."""
         while self.log_fd >= 0:
@@ -206,3 +235,60 @@ def spawn_helper(
         ctl1_child.close()
         ctl2_child.close()
     return Helper(pid, ctl1_parent, ctl2_parent, log_r)
+
+
+def _reap_h1(pid: int) -> None:
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        raise InitFailed(f"init helper (stage 1) exited with status {code}")
+
+
+def drive(
+    helper: Helper,
+    boot: bytes,
+    boot_fds: list[int],
+    *,
+    place: Callable[[int], None],
+    on_child: Callable[[int], None],
+    on_ready: Callable[[int], None],
+    on_hooks: Callable[[int], None] | None = None,
+    table: dict[tuple[str, int], str] = TRANSITIONS,
+    timeout: float = 60.0,
+) -> None:
+    """Run one exchange to its end (handshake.py draws it), calling back at each step.
+
+    place(h1_pid): put H1 into the cgroups before it clones; on_child(h2_pid) once the
+    process exists; on_hooks(h2_pid) for HOOKS; on_ready(h2_pid) before RUN.
+    """
+    deadline = time.monotonic() + timeout
+    ex = Exchange(table)
+    while not ex.done:
+        raw = helper.recv(ex.channel, deadline)
+        try:
+            pkt = ex.receive(raw)
+        except InitFailed as err:
+            if raw is None:  # silent death: say how it died if we can see it
+                raise InitFailed(f"{err}{helper.death_note()}") from None
+            raise
+        if pkt is None:
+            break
+        if pkt.type == p.MSG_HELLO:
+            if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
+                version = pkt.u32(p.T_VERSION)
+                raise InitFailed(f"init helper speaks protocol {version}, not {p.PROTO_VERSION}")
+            place(helper.h1_pid)
+            helper.send(1, p.MSG_BOOT, boot, boot_fds)
+        elif pkt.type == p.MSG_CHILD:
+            helper.h2_pid = pkt.u32(p.T_PID)
+            on_child(helper.h2_pid)
+            helper.send(1, p.MSG_CHILD_ACK)
+            _reap_h1(helper.h1_pid)
+            helper.h1_pid = 0
+        elif pkt.type == p.MSG_HOOKS and on_hooks is not None:
+            on_hooks(helper.h2_pid)
+            helper.send(2, p.MSG_HOOKS_DONE)
+        elif pkt.type == p.MSG_READY:
+            on_ready(helper.h2_pid)
+            helper.send(2, p.MSG_RUN)
+    helper.finish_log(time.monotonic() + 1.0)

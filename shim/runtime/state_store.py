@@ -38,6 +38,7 @@ class State:
         "config",
         "created",
         "id",
+        "keyring",
         "namespace_paths",
         "pid",
         "rootfs",
@@ -57,6 +58,7 @@ class State:
         cgroup_paths: dict[str, str],
         cgroup_created: list[str],
         namespace_paths: dict[str, str],
+        keyring: str,
         config: dict[str, object],
     ) -> None:
         self.id = id
@@ -69,6 +71,7 @@ class State:
         self.cgroup_paths = cgroup_paths
         self.cgroup_created = cgroup_created
         self.namespace_paths = namespace_paths
+        self.keyring = keyring  # the session keyring exec joins ("" with --no-new-keyring)
         self.config = config
 
     def to_json(self) -> str:

@@ -177,6 +177,21 @@ def test_each_kind_runs_at_its_step_of_the_lifecycle(
     assert hooks.order() == KINDS
 
 
+def test_each_kind_runs_in_order_under_foreground_run(
+    shim: Shim, make_bundle: BundleFactory, hooks: Hooks, cid: str
+) -> None:
+    for kind in KINDS:
+        hooks.add(kind, name=kind)
+    bundle = hooks.make(make_bundle, ["sh", "-c", "echo user-process > /out/user.saw"])
+    res = shim("run", "--bundle", str(bundle), cid)
+    assert res.code == 0, res
+    assert hooks.order() == KINDS
+    assert [hooks.state(k)["status"] for k in KINDS] == [
+        *("creating", "creating", "creating", "created", "running", "stopped")
+    ]
+    gone(shim, cid)
+
+
 @pytest.mark.parametrize("kind", ["prestart", "createRuntime"])
 def test_runtime_hooks_run_on_the_host_with_the_creating_state_and_host_pid(
     shim: Shim, make_bundle: BundleFactory, hooks: Hooks, cid: str, kind: str

@@ -387,6 +387,14 @@ def test_rlimit_nofile_comes_from_config(shim: Shim, make_bundle: BundleFactory,
     assert run_ok(shim, make_bundle, cid, "ulimit -n; ulimit -Hn", edit) == "4321\n5000\n"
 
 
+def test_umask_comes_from_config(shim: Shim, make_bundle: BundleFactory, cid: str) -> None:
+    def edit(c: dict[str, Any]) -> None:
+        c["process"]["user"]["umask"] = 0o077
+
+    out = run_ok(shim, make_bundle, cid, "umask; touch /dev/shm/f; stat -c %a /dev/shm/f", edit)
+    assert out == "0077\n600\n"
+
+
 @pytest.mark.parametrize(("nnp", "shown"), [(True, "1"), (False, "0")])
 def test_no_new_privs_follows_config(
     shim: Shim, make_bundle: BundleFactory, cid: str, nnp: bool, shown: str
@@ -409,7 +417,13 @@ def _custom_caps(c: dict[str, Any]) -> None:
     c["process"]["noNewPrivileges"] = False
 
 
-@pytest.mark.parametrize("edit", [None, _custom_caps], ids=["default-caps", "custom-caps"])
+def _no_caps(c: dict[str, Any]) -> None:
+    del c["process"]["capabilities"]
+
+
+@pytest.mark.parametrize(
+    "edit", [None, _custom_caps, _no_caps], ids=["default-caps", "custom-caps", "no-caps"]
+)
 def test_capability_sets_match_runc(
     shim: Shim, runc: Runc, make_bundle: BundleFactory, cid: str, edit: Edit | None
 ) -> None:

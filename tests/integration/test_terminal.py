@@ -234,7 +234,7 @@ def test_foreground_run_without_a_controlling_tty_fails_clearly(
 def test_foreground_run_passes_a_window_resize_on(
     shim: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
-    script = "stty size; while read line; do stty size; done"
+    script = "stty -echo; stty size; while read line; do stty size; done"
     bundle = make_bundle(["sh", "-c", script], edit=terminal)
     run = ForegroundRun(shim, bundle, cid, rows=24, cols=80)
     try:
@@ -247,8 +247,7 @@ def test_foreground_run_passes_a_window_resize_on(
         while b"40 120\r\n" not in seen:
             assert time.monotonic() < deadline, f"the resize never reached the container: {seen!r}"
             os.write(run.master, b"\r")
-            seen += read_until(run.master, b" ")
-            seen += read_until(run.master, b"\r\n")
+            seen += read_until(run.master, b"\r\n")  # one line per line sent: no echo
         os.write(run.master, b"\x04")  # EOF ends the loop
         assert run.wait() == 0
     finally:

@@ -111,3 +111,23 @@ def test_log_records_survive_any_chunking() -> None:
         dec = LogDecoder()
         got = dec.feed(data[:split]) + dec.feed(data[split:])
         assert got == [(p.LOG_DEBUG, 2, "one"), (p.LOG_DEBUG, 2, ""), (p.LOG_DEBUG, 2, "three")]
+
+
+def test_exec_exchange_has_no_hooks_step() -> None:
+    from shim.runtime.handshake import EXEC_TRANSITIONS
+
+    ex = Exchange(EXEC_TRANSITIONS)
+    for mtype in (p.MSG_HELLO, p.MSG_CHILD):
+        ex.receive(decode_packet(_packet(mtype), 0))
+    with pytest.raises(ProtocolError):
+        ex.receive(decode_packet(_packet(p.MSG_HOOKS), 0))
+
+
+def test_exec_exchange_runs_to_done() -> None:
+    from shim.runtime.handshake import EXEC_TRANSITIONS
+
+    ex = Exchange(EXEC_TRANSITIONS)
+    for mtype in (p.MSG_HELLO, p.MSG_CHILD, p.MSG_READY, p.MSG_EXEC_PENDING):
+        ex.receive(decode_packet(_packet(mtype), 0))
+    ex.receive(None)
+    assert ex.done

@@ -1,6 +1,7 @@
 /* The process: keyring, no_new_privs, user and capabilities, cwd, the exec fifo, execve. */
 #include "helper.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -100,6 +101,16 @@ static const char *getenv_in(const struct strv *env, const char *name)
 	return NULL;
 }
 
+/* Go's error texts are lower case ("no such file or directory"); runc's messages carry them. */
+static const char *go_strerror(int err)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s", strerror(err));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
 static int executable(const char *path)
 {
 	struct stat st;
@@ -115,7 +126,7 @@ static int lookup(struct helper *h, char *out, size_t len)
 
 	if (strchr(arg0, '/')) {
 		if (stat(arg0, &st) < 0)
-			return report_errno(h, 0, "exec: \"%s\": stat %s: %s", arg0, arg0, strerror(errno));
+			return report_errno(h, 0, "exec: \"%s\": stat %s: %s", arg0, arg0, go_strerror(errno));
 		if (!executable(arg0))
 			return report_errno(h, 0, "exec: \"%s\": permission denied", arg0);
 		snprintf(out, len, "%s", arg0);

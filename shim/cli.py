@@ -10,7 +10,7 @@ import sys
 
 from shim import OCI_VERSION, __version__
 from shim.cli_args import Invocation, help_text, parse_command, parse_globals
-from shim.errors import ShimError, UnknownCommand, UsageError
+from shim.errors import ExecFailed, ShimError, UnknownCommand, Unsupported, UsageError
 from shim.logs import Logger, get_logger, report_fatal, setup
 
 TYPE_CHECKING = False
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 # Commands whose machinery lands with later work: refused clearly, never half-done.
 NOT_YET = {
-    "exec": "exec",
     "pause": "pause",
     "resume": "resume",
     "ps": "ps",
@@ -31,7 +30,11 @@ NOT_YET = {
     "checkpoint": "checkpoint",
     "restore": "restore",
 }
-FAILED_PREFIX = {"create": "create failed: ", "run": "run failed: "}
+FAILED_PREFIX = {
+    "create": "shim create failed: ",
+    "run": "shim run failed: ",
+    "exec": "exec failed: ",
+}
 
 
 def _store(inv: Invocation) -> StateStore:
@@ -122,6 +125,85 @@ def cmd_run(inv: Invocation) -> int:
     return 0
 
 
+def cmd_exec(inv: Invocation) -> int:
+    from shim.runtime.exec import ExecOptions, exec_process
+
+    store = _store(inv)
+    detach, tty = inv.flag_bool("detach"), inv.flag_bool("tty")
+    process_file = inv.flag_str("process")
+    for flag in ("process-label", "apparmor"):
+        if inv.flag_str(flag):
+            raise Unsupported(f"--{flag}: LSM labels are not supported by this runtime")
+    if process_file and not tty:
+        tty = _process_file_terminal(process_file)
+    console_fd = _console_fd(inv, tty, detach)
+    ours = None
+    if tty and not detach:
+        from shim.io.console import socket_pair
+
+        ours, console_fd = socket_pair()
+    opts = ExecOptions(
+        args=inv.args[1:],
+        process_file=process_file,
+        tty=tty,
+        console_fd=console_fd,
+        cwd=inv.flag_str("cwd"),
+        env=inv.flag_list("env"),
+        user=inv.flag_str("user"),
+        additional_gids=inv.flag_ints("additional-gids"),
+        caps=inv.flag_list("cap"),
+        no_new_privs=True
+        if "no-new-privs" in inv.given and inv.flag_bool("no-new-privs")
+        else None,
+        preserve_fds=inv.flag_int("preserve-fds"),
+        cgroups=inv.flag_list("cgroup"),
+        ignore_paused=inv.flag_bool("ignore-paused"),
+    )
+    try:
+        pid = exec_process(store, inv.args[0], opts)
+    finally:
+        if console_fd is not None:
+            os.close(console_fd)
+    pid_file = inv.flag_str("pid-file")
+    if pid_file:
+        from shim.runtime.create import write_pid_file
+
+        write_pid_file(os.path.abspath(pid_file), pid)
+    if detach:
+        return 0
+    return _foreground(pid, ours)
+
+
+def _process_file_terminal(path: str) -> bool:
+    """A process.json decides on its own terminal (conmon passes --tty next to -p)."""
+    try:
+        with open(path, "rb") as f:
+            from shim.json_codec import loads
+
+            data = loads(f.read())
+    except (OSError, ValueError):
+        return False  # exec reports the real problem when it reads the file
+    return isinstance(data, dict) and data.get("terminal") is True
+
+
+def _foreground(pid: int, console: int | None) -> int:
+    """Forward signals to the process, pump its pty, exit with its status."""
+    from shim.runtime.foreground import forward_signals, wait_for
+
+    proxy = None
+    if console is not None:
+        from shim.io.console import PtyProxy, recv_master
+
+        proxy = PtyProxy(recv_master(console))
+    try:
+        pidfd = os.pidfd_open(pid)
+        forward_signals(pidfd, proxy)
+        return wait_for(pid, proxy)
+    finally:
+        if proxy is not None:
+            proxy.close()
+
+
 def cmd_start(inv: Invocation) -> int:
     from shim.runtime.start import start_container
 
@@ -203,6 +285,7 @@ COMMANDS: dict[str, Callable[[Invocation], int]] = {
     "create": cmd_create,
     "run": cmd_run,
     "start": cmd_start,
+    "exec": cmd_exec,
     "state": cmd_state,
     "list": cmd_list,
     "kill": cmd_kill,
@@ -215,7 +298,7 @@ COMMANDS: dict[str, Callable[[Invocation], int]] = {
 def _missing_preserved_fd(inv: Invocation) -> ShimError | None:
     """--preserve-fds must name fds the caller gave us: checked before we open any fd
     (the --log file, the console socket, the state dir), or one of ours would pass for it."""
-    if inv.command not in ("create", "run") or inv.help:
+    if inv.command not in ("create", "run", "exec") or inv.help:
         return None
     count = inv.flag_int("preserve-fds")
     for fd in range(3, 3 + count):
@@ -247,8 +330,10 @@ def _dispatch(inv: Invocation, log: Logger) -> int:
         return COMMANDS[inv.command](inv)
     except ShimError as err:
         prefix = FAILED_PREFIX.get(inv.command)
-        if prefix and not str(err).startswith("shim "):
-            raise type(err)(f"shim {prefix}{err}") from None
+        if prefix and not str(err).startswith(prefix):
+            if inv.command == "exec":
+                raise ExecFailed(f"{prefix}{err}") from None
+            raise type(err)(f"{prefix}{err}") from None
         raise
 
 

@@ -74,3 +74,9 @@ class HookFailed(ShimError):
 
 class CgroupError(ShimError):
     grpc_code = 13
+
+
+class ExecFailed(ShimError):
+    """`exec` failed on the runtime's side: runc exits 255 for these, not 1."""
+
+    exit_code = 255

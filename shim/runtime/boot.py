@@ -76,7 +76,8 @@ def _hook_records(w: TlvWriter, tag: int, hooks: list[Hook]) -> None:
         w.record(tag, rec)
 
 
-def _process(w: TlvWriter, proc: Process) -> None:
+def process_tlvs(w: TlvWriter, proc: Process) -> None:
+    """The process part of BOOT (create and exec share it)."""
     user = proc.user
     w.u32(p.T_UID, user.uid)
     w.u32(p.T_GID, user.gid)
@@ -149,7 +150,7 @@ def build_boot(
     try:
         w.text(p.T_ROOTFS, rootfs)
         steps, dev_setup = rootfs_steps(spec, bundle, cgroup_dirs)
-        _process(w, proc)
+        process_tlvs(w, proc)
         _linux(w, spec)
         hooks = spec.hooks
         want_hooks = bool(hooks and (hooks.prestart or hooks.create_runtime))

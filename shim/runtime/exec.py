@@ -1,0 +1,244 @@
+"""`exec`: a new process in a running container, through the same helper and protocol.
+
+H1 joins every namespace of the container's init at once with setns on its pidfd;
+the parent puts H1 into the container's cgroup before it clones, so the process is
+born inside; H2 applies the process (user, caps, no_new_privs, rlimits, cwd, env)
+and execs. EOF on its channel means the exec happened.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from shim.cgroups import add_process
+from shim.errors import InvalidConfig, NotFound, WrongState
+from shim.logs import get_logger
+from shim.runtime import protocol as p
+from shim.runtime.boot import CLONE_FLAGS, process_tlvs
+from shim.runtime.handshake import EXEC_TRANSITIONS, TlvWriter
+from shim.runtime.rlimits import apply_rlimits
+from shim.runtime.spawn import drive, spawn_helper
+from shim.runtime.state_store import State, StateStore
+from shim.runtime.status import PAUSED, STOPPED, init_alive, status_of
+from shim.spec.caps import CAPS
+from shim.spec.load import load_process
+from shim.spec.model import Capabilities, Process
+from shim.spec.process_rules import validate_process
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class ExecOptions:
+    """runc's exec flags; `process_file` (-p) replaces every other process flag."""
+
+    __slots__ = (
+        "additional_gids",
+        "args",
+        "caps",
+        "cgroups",
+        "console_fd",
+        "cwd",
+        "env",
+        "ignore_paused",
+        "no_new_privs",
+        "preserve_fds",
+        "process_file",
+        "tty",
+        "user",
+    )
+
+    def __init__(
+        self,
+        *,
+        args: list[str] | None = None,
+        process_file: str = "",
+        tty: bool = False,
+        console_fd: int | None = None,
+        cwd: str = "",
+        env: list[str] | None = None,
+        user: str = "",
+        additional_gids: list[int] | None = None,
+        caps: list[str] | None = None,
+        no_new_privs: bool | None = None,
+        preserve_fds: int = 0,
+        cgroups: list[str] | None = None,
+        ignore_paused: bool = False,
+    ) -> None:
+        self.args = args or []
+        self.process_file = process_file
+        self.tty = tty
+        self.console_fd = console_fd
+        self.cwd = cwd
+        self.env = env or []
+        self.user = user
+        self.additional_gids = additional_gids or []
+        self.caps = caps or []
+        self.no_new_privs = no_new_privs
+        self.preserve_fds = preserve_fds
+        self.cgroups = cgroups or []
+        self.ignore_paused = ignore_paused
+
+
+def _merge_env(base: list[str], extra: list[str]) -> list[str]:
+    """`-e K=V` appends; a later entry for the same name replaces the earlier one."""
+    merged: dict[str, str] = {}
+    for entry in [*base, *extra]:
+        merged[entry.partition("=")[0]] = entry
+    return list(merged.values())
+
+
+def _parse_user(text: str, proc: Process) -> None:
+    uid, sep, gid = text.partition(":")
+    for name, value in (("uid", uid), ("gid", gid)) if sep else (("uid", uid),):
+        if not value.isdigit():
+            raise InvalidConfig(
+                f'parsing {value} as int for {name} failed: strconv.Atoi: parsing "{value}": '
+                "invalid syntax"
+            )
+    proc.user.uid = int(uid)
+    if sep:
+        proc.user.gid = int(gid)
+
+
+def _add_caps(names: list[str], proc: Process) -> None:
+    known = [n for n in names if n in CAPS]
+    unknown = [n for n in names if n not in CAPS]
+    if unknown:  # runc only warns, and runs without them
+        get_logger().warning(f"ignoring unknown or unavailable capabilities: [{' '.join(unknown)}]")
+    caps = proc.capabilities or Capabilities()
+    for cap in known:  # never inheritable (CVE-2022-29162)
+        for kind in (caps.bounding, caps.effective, caps.permitted, caps.ambient):
+            if cap not in kind:
+                kind.append(cap)
+    proc.capabilities = caps
+
+
+def build_process(state: State, opts: ExecOptions) -> Process:
+    """The process to run: a process.json, or the container's process with the flags on top."""
+    base = msgspec.convert(state.config.get("process") or {}, type=Process)
+    if opts.process_file:
+        try:
+            with open(opts.process_file, "rb") as f:
+                proc = load_process(f.read(), opts.process_file)
+        except OSError as err:
+            reason = (err.strerror or str(err)).lower()
+            raise InvalidConfig(f"open {opts.process_file}: {reason}") from None
+        if proc.capabilities is None:
+            proc.capabilities = base.capabilities
+        validate_process(proc)
+        return proc
+    if not opts.args:
+        raise InvalidConfig("process args cannot be empty")
+    proc = msgspec.structs.replace(base, args=opts.args, terminal=opts.tty)
+    proc.env = _merge_env(base.env, opts.env)
+    if opts.cwd:
+        proc.cwd = opts.cwd
+    if opts.user:
+        _parse_user(opts.user, proc)
+    if opts.additional_gids:
+        proc.user.additional_gids = list(opts.additional_gids)
+    if opts.caps:
+        _add_caps(opts.caps, proc)
+    if opts.no_new_privs is not None:
+        proc.no_new_privileges = opts.no_new_privs
+    validate_process(proc)
+    return proc
+
+
+def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:
+    """The container's cgroups, or `--cgroup [ctrl:]path` sub-cgroups of them (which must exist)."""
+    paths = dict(state.cgroup_paths)
+    for spec in subs:
+        ctrls, sep, sub = spec.rpartition(":") if ":" in spec else ("", "", spec)
+        targets = ctrls.split(",") if sep else list(paths)
+        for ctrl in targets:
+            if ctrl not in paths:
+                raise InvalidConfig(f"--cgroup {spec}: no such controller {ctrl!r}")
+            path = os.path.normpath(os.path.join(paths[ctrl], sub.lstrip("/")))
+            if not path.startswith(state.cgroup_paths[ctrl].rstrip("/") + "/"):
+                raise InvalidConfig(f"--cgroup {spec}: leads out of the container's cgroup")
+            if not os.path.isdir(path):
+                raise InvalidConfig(f"--cgroup {spec}: {path} does not exist")
+            paths[ctrl] = path
+    return paths
+
+
+def _load(store: StateStore, container_id: str, ignore_paused: bool) -> State:
+    cdir = store.open(container_id)
+    try:
+        if not cdir.has_state():
+            raise NotFound("container does not exist")
+        state = cdir.read_state()
+        status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+    finally:
+        cdir.close()
+    if status == STOPPED:
+        raise WrongState("cannot exec in a stopped container")
+    if status == PAUSED and not ignore_paused:
+        raise WrongState("cannot exec in a paused container (use --ignore-paused to override)")
+    return state
+
+
+def exec_process(
+    store: StateStore,
+    container_id: str,
+    opts: ExecOptions,
+    on_started: Callable[[int], None] | None = None,
+) -> int:
+    """Start the process; returns its host pid once it has exec'd (it is our child)."""
+    state = _load(store, container_id, opts.ignore_paused)
+    proc = build_process(state, opts)
+    paths = _cgroup_paths(state, opts.cgroups)
+    pidfd = os.pidfd_open(state.pid)
+    try:
+        if not init_alive(state.pid, state.start_time):
+            raise WrongState("cannot exec in a stopped container")
+        w = TlvWriter()
+        w.u32(p.T_EXEC, 1)
+        flags = 0
+        for kind in state.namespace_paths:
+            flags |= CLONE_FLAGS[kind]
+        w.raw(p.T_JOIN_PIDFD, p.U32.pack(flags) + p.U32.pack(0))
+        try:
+            process_tlvs(w, proc)
+        except ValueError as err:
+            raise InvalidConfig(f"process: {err}") from None
+        if state.keyring:
+            w.text(p.T_KEYRING, state.keyring)
+        w.u32(p.T_HAS_FIFO, 0)
+        w.u32(p.T_HAS_CONSOLE, int(opts.console_fd is not None))
+        helper = spawn_helper(
+            preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=None
+        )
+        try:
+            drive(
+                helper,
+                w.getvalue(),
+                [pidfd],
+                place=lambda pid: add_process(paths, pid),
+                on_child=on_started or (lambda _pid: None),
+                on_ready=lambda pid: apply_rlimits(pid, proc.rlimits),
+                table=EXEC_TRANSITIONS,
+            )
+        except BaseException:
+            _kill(helper.h2_pid, helper.h1_pid)
+            raise
+        finally:
+            helper.close()
+        return helper.h2_pid
+    finally:
+        os.close(pidfd)
+
+
+def _kill(*pids: int) -> None:
+    for pid in pids:
+        if pid:
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass

@@ -1,0 +1,93 @@
+"""Latency of one container's life, phase by phase.
+
+`run` of `true` in the foreground; then a cycle of create, state, start, wait for
+the exit, delete; and `--version`, the bare start-up cost. Memory is in memory.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+from bench import proc
+from bench.context import Context
+from bench.figures.floor import SPAWN, UNSHARE
+from bench.model import Figure
+from bench.peers import Peer
+from bench.stats import rotated
+
+
+def _by_name(ctx: Context) -> dict[str, Peer]:
+    return {peer.name: peer for peer in ctx.peers}
+
+
+def figure(ctx: Context, key: str, title: str, unit: str, floor: str | None = None) -> Figure:
+    """An empty figure with a row per runtime and, if named, the floor's samples."""
+    return Figure(
+        key=key,
+        title=title,
+        unit=unit,
+        samples={peer.name: [] for peer in ctx.peers},
+        floor_name=floor,
+        floor=list(ctx.floors.get(floor, [])) if floor else [],
+    )
+
+
+def measure_run(ctx: Context) -> Figure:
+    fig = figure(ctx, "run", "`run` of busybox `true` in the foreground", "ms", UNSHARE)
+    ctx.say(f"run: {ctx.plan.run_rounds} rounds")
+    peers = _by_name(ctx)
+    for turn in range(ctx.plan.run_rounds):
+        for name in rotated(list(peers), turn):
+            peer = peers[name]
+            cid = peer.new_id()
+            done = proc.run(peer.argv("run", "--bundle", ctx.bundles.true, cid))
+            peer.live.discard(cid)  # run deletes what it made
+            fig.samples[name].append(done.wall_ns / 1e6)
+    return fig
+
+
+def _cycle(peer: Peer, bundle: str, workdir: str) -> dict[str, float]:
+    """One create/state/start/wait/delete; ms per phase."""
+    cid = peer.new_id()
+    pid_file = os.path.join(workdir, f"{cid}.pid")
+    created = proc.run(peer.argv("create", "--bundle", bundle, "--pid-file", pid_file, cid))
+    os.unlink(pid_file)
+    stated, pid = peer.state(cid)
+    started = proc.run(peer.argv("start", cid))
+    proc.wait_exit(pid)
+    deleted = peer.delete(cid)
+    phases = {
+        "create": created.wall_ns / 1e6,
+        "state": stated.wall_ns / 1e6,
+        "start": started.wall_ns / 1e6,
+        "delete": deleted.wall_ns / 1e6,
+    }
+    phases["cycle"] = phases["create"] + phases["start"] + phases["delete"]
+    return phases
+
+
+def measure_cycle(ctx: Context) -> list[Figure]:
+    figs = {
+        "create": figure(ctx, "create", "`create` (busybox `true`)", "ms", UNSHARE),
+        "state": figure(ctx, "state", "`state` of a created container", "ms", SPAWN),
+        "start": figure(ctx, "start", "`start`", "ms", SPAWN),
+        "delete": figure(ctx, "delete", "`delete` of the stopped container", "ms", SPAWN),
+        "cycle": figure(ctx, "cycle", "create + start + delete (sum per cycle)", "ms", UNSHARE),
+    }
+    ctx.say(f"create/state/start/delete: {ctx.plan.cycle_rounds} rounds")
+    peers = _by_name(ctx)
+    for turn in range(ctx.plan.cycle_rounds):
+        for name in rotated(list(peers), turn):
+            for key, value in _cycle(peers[name], ctx.bundles.true, ctx.workdir).items():
+                figs[key].samples[name].append(value)
+    return list(figs.values())
+
+
+def measure_version(ctx: Context) -> Figure:
+    fig = figure(ctx, "version", "`--version` (start-up cost)", "ms", SPAWN)
+    ctx.say(f"--version: {ctx.plan.version_rounds} rounds")
+    peers = _by_name(ctx)
+    for turn in range(ctx.plan.version_rounds):
+        for name in rotated(list(peers), turn):
+            fig.samples[name].append(proc.run([peers[name].binary, "--version"]).wall_ns / 1e6)
+    return fig

@@ -1,0 +1,53 @@
+"""The one place every runtime runs: a private mount namespace with cgroup v1 only.
+
+crun 1.8 refuses this host's hybrid cgroups, so the bench re-executes itself under
+`unshare --mount` and unmounts /sys/fs/cgroup/unified there, for every runtime alike
+(the host's mounts are untouched). It also becomes a child subreaper, so container
+inits orphaned by `create` come back to it to be reaped and accounted.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import sys
+from typing import NoReturn
+
+from bench import proc
+
+ENV = "SHIM_BENCH_SANDBOX"  # set in the re-executed bench
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def inside() -> bool:
+    return os.environ.get(ENV) == "1"
+
+
+def reexec() -> NoReturn:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise proc.BenchError("unshare: not found (util-linux)")
+    argv = [unshare, "--mount", "--propagation", "private", "--", sys.executable]
+    os.execve(unshare, [*argv, *sys.orig_argv[1:]], {**os.environ, ENV: "1"})
+
+
+def _mounted(path: str) -> bool:
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        return any(line.split()[4] == path for line in f)
+
+
+def enter() -> list[str]:
+    """Make this namespace cgroup-v1-only and become a subreaper; notes for the report."""
+    notes = []
+    if _mounted(UNIFIED):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.umount2(UNIFIED.encode(), 0) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"umount {UNIFIED}: {os.strerror(err)}")
+        notes.append(
+            f"every runtime ran in a private mount namespace without {UNIFIED}"
+            " (crun 1.8 refuses hybrid cgroups)"
+        )
+    proc.become_subreaper()
+    return notes

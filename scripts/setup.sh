@@ -1,13 +1,14 @@
 #!/bin/bash
 # Install everything shim needs on a fresh Debian machine (idempotent), into ./.venv.
 # Debian packages: gcc and libc headers (the init helper), busybox-static (the test
-# and demo rootfs), runc (the peer the tests compare against), python3-venv.
+# and demo rootfs), runc (the peer the tests compare against), crun and time (the
+# bench's second peer, and GNU time for its peak-RSS figure), python3-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in gcc libc6-dev busybox-static runc; do
+for pkg in gcc libc6-dev busybox-static runc crun time; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -26,6 +27,27 @@ static int open_parent(struct helper *h, int rootfd, const char *path, char *dir
 	return open_in_root(h, rootfd, len ? dir : "/", IN_ROOT_CREATE);
 }
 
+static int bind_host_device(struct helper *h, int dfd, const char *name, const char *path)
+{
+	int tfd, mfd, ret = 0;
+
+	tfd = openat(dfd, name, O_CREAT | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0);
+	if (tfd < 0 && errno != EEXIST)
+		return report(h, "create the bind target %s", path);
+	if (tfd >= 0)
+		close(tfd);
+	tfd = openat(dfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0)
+		return report(h, "open the bind target %s", path);
+	mfd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (mfd < 0 || move_mount(mfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+		ret = report(h, "bind the host's %s", path);
+	if (mfd >= 0)
+		close(mfd);
+	close(tfd);
+	return ret;
+}
+
 int make_device(struct helper *h, int rootfd, const struct device_op *d)
 {
 	char dir[PATH_MAX];
@@ -36,7 +58,9 @@ int make_device(struct helper *h, int rootfd, const struct device_op *d)
 	if (dfd < 0)
 		return -1;
 	if (mknodat(dfd, name, (mode_t)(d->type | (d->mode & 07777)), makedev(d->major, d->minor)) < 0) {
-		if (errno != EEXIST)
+		if (errno == EPERM)  /* in a user namespace: bind the host's node instead, as runc */
+			ret = bind_host_device(h, dfd, name, d->path);
+		else if (errno != EEXIST)
 			ret = report(h, "mknod %s", d->path);
 	} else if (fchownat(dfd, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0) {
 		ret = report(h, "chown %s", d->path);

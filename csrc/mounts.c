@@ -95,7 +95,16 @@ int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 	} else if (m->flags & MS_BIND) {
 		ret = bind_mount(h, tfd, m);
 	} else if (mount(m->source ? m->source : "none", proc, m->fstype, (unsigned long)m->flags, m->data) < 0) {
-		ret = report(h, "mount %s on %s", m->fstype ? m->fstype : "?", m->dest);
+		/* A user namespace that does not own the netns may not mount sysfs: bind the host's. */
+		if (errno == EPERM && m->fstype && !strcmp(m->fstype, "sysfs")) {
+			struct mount_op bind = *m;
+
+			bind.source = "/sys";
+			bind.flags = m->flags | MS_BIND | MS_REC;
+			ret = bind_mount(h, tfd, &bind);
+		} else {
+			ret = report(h, "mount %s on %s", m->fstype ? m->fstype : "?", m->dest);
+		}
 	} else if (m->propagation || m->attr_set || m->attr_clr) {
 		/* The new mount sits on top of tfd: reopen the path to reach it. */
 		int nfd = open_in_root(h, rootfd, m->dest, 0);

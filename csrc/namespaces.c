@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,11 +47,37 @@ static int write_file(const char *path, const char *text)
 	return 0;
 }
 
+/*
+ * A new user namespace comes alone and first: every namespace made after it is owned by
+ * it, so the container's root has authority over them. The parent writes our id maps
+ * (from outside, where it has the rights) while we wait; we are dumpable only meanwhile.
+ */
+static int make_userns(struct helper *h)
+{
+	if (unshare(CLONE_NEWUSER) < 0)
+		return report(h, "unshare the user namespace");
+	if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+		return report(h, "set dumpable for the id maps");
+	if (send_simple(h, MSG_USERNS_READY) < 0 || expect(h, MSG_USERNS_MAPPED) < 0)
+		return -1;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return report(h, "set non-dumpable");
+	/* Become the namespace's root, so the next unshare has its capabilities. */
+	if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+		return report(h, "become root in the user namespace (is 0 mapped?)");
+	return 0;
+}
+
 int unshare_namespaces(struct helper *h)
 {
 	uint32_t flags = h->boot.clone_flags;
 	int tries = 0;
 
+	if (flags & CLONE_NEWUSER) {
+		if (make_userns(h) < 0)
+			return -1;
+		flags &= ~(uint32_t)CLONE_NEWUSER;
+	}
 	if (!flags)
 		return 0;
 	/* EINVAL can be a transient race with readers of /proc/<pid>/status (runc retries too). */

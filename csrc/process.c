@@ -57,6 +57,18 @@ static int apply_caps(struct helper *h)
 	return 0;
 }
 
+/* In a user namespace whose setgroups is "deny" (rootless maps), setgroups(2) is refused: skip it. */
+static int setgroups_allowed(void)
+{
+	char buf[16] = { 0 };
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	return n <= 0 || strncmp(buf, "deny", 4) != 0;
+}
+
 /* Bounding set first (it needs CAP_SETPCAP), keep caps across the uid change, then the rest. */
 static int switch_user(struct helper *h)
 {
@@ -68,7 +80,7 @@ static int switch_user(struct helper *h)
 			return report(h, "drop capability %d from the bounding set", cap);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return report(h, "keep capabilities");
-	if (setgroups(b->n_groups, (gid_t *)b->groups) < 0)
+	if (setgroups_allowed() && setgroups(b->n_groups, (gid_t *)b->groups) < 0)
 		return report(h, "setgroups");
 	if (setresgid(b->gid, b->gid, b->gid) < 0)
 		return report(h, "setgid %u", b->gid);

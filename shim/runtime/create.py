@@ -12,13 +12,14 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from shim.cgroups import add_process, container_paths, read_hierarchy
+from shim.cgroups import add_process, container_paths, manager_for, read_hierarchy
 from shim.cgroups import create as create_cgroups
-from shim.cgroups.devices import Rule, apply_devices, rule_of
+from shim.cgroups.devices import Rule, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
 from shim.runtime.boot import build_boot
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.idmap import map_text, write_id_maps
 from shim.runtime.oci_state import oci_state
 from shim.runtime.rlimits import apply_rlimits
 from shim.runtime.spawn import Helper, drive, spawn_helper
@@ -69,6 +70,9 @@ def load_bundle(bundle: str) -> tuple[Spec, str]:
     spec = load_spec(raw)
     validate_spec(spec)
     check_supported(spec)
+    if spec.linux is not None:
+        map_text(spec.linux.uid_mappings, "linux.uidMappings")
+        map_text(spec.linux.gid_mappings, "linux.gidMappings")
     if spec.root is None or not spec.root.path:
         raise InvalidConfig("root.path: the rootfs path is required")
     rootfs = os.path.realpath(os.path.join(bundle, spec.root.path))
@@ -156,7 +160,9 @@ class _Creation:
         try:
             self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
             self.journal.record(cgroup_created=create_cgroups(self.paths))
-            apply_devices(self.paths, device_rules(self.spec))
+            manager_for(self.paths).apply(
+                linux.resources if linux else None, device_rules(self.spec)
+            )
             plan = build_boot(
                 self.spec,
                 container_id=self.id,
@@ -191,8 +197,19 @@ class _Creation:
             place=lambda pid: add_process(self.paths, pid),
             on_child=lambda pid: self.journal.record(pids=[helper.h1_pid, pid]),
             on_hooks=self._create_hooks,
+            on_userns=self._write_id_maps,
             on_ready=self._ready,
             timeout=INIT_TIMEOUT,
+        )
+
+    def _write_id_maps(self, h1_pid: int) -> None:
+        linux = self.spec.linux
+        assert linux is not None
+        write_id_maps(
+            h1_pid,
+            map_text(linux.uid_mappings, "linux.uidMappings"),
+            map_text(linux.gid_mappings, "linux.gidMappings"),
+            deny_setgroups=os.geteuid() != 0,  # unprivileged: the kernel requires it
         )
 
     def _create_hooks(self, pid: int) -> None:

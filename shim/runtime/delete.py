@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import _signal
+
+from shim.cgroups.manager import manager_for
 from shim.errors import NotFound
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec
 from shim.runtime.state_store import StateStore
-from shim.runtime.status import CREATED, STOPPED, require, status_of
+from shim.runtime.status import CREATED, PAUSED, STOPPED, require, status_of
 
 
 def delete_container(store: StateStore, container_id: str, force: bool = False) -> None:
@@ -28,6 +31,10 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
         status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
         if not force and status not in (CREATED, STOPPED):
             require(status, "delete", container_id)
+        if status == PAUSED:
+            # Frozen tasks die only once thawed: SIGKILL them all, then thaw (as runc's
+            # Signal does for a paused container), before destroy waits for the init.
+            manager_for(state.cgroup_paths).signal_all(_signal.SIGKILL)
         journal = Journal(cdir.path)
         journal.cgroup_created = state.cgroup_created
         journal.pids = [(state.pid, state.start_time)]

@@ -7,6 +7,8 @@ The shell (`runtime/spawn.py`) owns sockets, fds and deadlines.
     |<-------- HELLO ----------------|
     |  (P puts H1 into the cgroups)
     |--------- BOOT (+ ns fds) ----->|
+    |<-------- USERNS_READY ---------|  (only with a new user namespace)
+    |--------- USERNS_MAPPED ------->|  (after P wrote /proc/H1/{setgroups,uid_map,gid_map})
     |<-------- CHILD (H2 pid) -------|---- clone ------------>|
     |--------- CHILD_ACK ----------->| exits 0
     |<---------------------------- HOOKS (if asked) ----------|
@@ -28,6 +30,7 @@ EOF = 0  # pseudo message type: the channel closed
 # (step, message) -> next step. Anything else is a protocol error.
 TRANSITIONS: dict[tuple[str, int], str] = {
     ("hello", p.MSG_HELLO): "child",
+    ("child", p.MSG_USERNS_READY): "child",  # a new user namespace: P writes the id maps
     ("child", p.MSG_CHILD): "init",
     ("init", p.MSG_HOOKS): "hooked",
     ("init", p.MSG_READY): "ready",

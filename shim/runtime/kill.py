@@ -1,15 +1,15 @@
 """`kill`: a signal to the init (through a pidfd, so a recycled pid is never hit), or to every
-process of the container's cgroup with `--all`."""
+process of the container's cgroup with `--all` (frozen while signalled, thawed after)."""
 
 from __future__ import annotations
 
 import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
 
-from shim.cgroups.placement import procs
+from shim.cgroups.manager import manager_for
 from shim.errors import InvalidConfig, NotFound, ShimError, WrongState
 from shim.runtime.state_store import StateStore
-from shim.runtime.status import STOPPED, init_alive, require, status_of
+from shim.runtime.status import PAUSED, STOPPED, init_alive, require, status_of
 
 
 def parse_signal(text: str) -> int:
@@ -61,14 +61,15 @@ def kill_container(
         cdir.close()
     status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
     if all_processes:
-        # runc: silent success on a stopped container; every pid of the cgroup otherwise.
-        for pid in procs(state.cgroup_paths) if state.cgroup_paths else []:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
+        # runc: freeze, signal every pid of the cgroup, thaw (so a paused container ends
+        # up running); a silent success on a stopped container, whose pid 1 is gone.
+        if state.cgroup_paths:
+            manager_for(state.cgroup_paths).signal_all(sig)
         if status == STOPPED:
             return
     require(status, "kill", container_id)
     if not all_processes:
         _signal_init(state.pid, state.start_time, sig)
+        if status == PAUSED and sig == _signal.SIGKILL:
+            # A frozen task dies only once thawed (v1); runc thaws for SIGKILL alone.
+            manager_for(state.cgroup_paths).thaw()

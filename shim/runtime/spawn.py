@@ -253,13 +253,15 @@ def drive(
     on_child: Callable[[int], None],
     on_ready: Callable[[int], None],
     on_hooks: Callable[[int], None] | None = None,
+    on_userns: Callable[[int], None] | None = None,
     table: dict[tuple[str, int], str] = TRANSITIONS,
     timeout: float = 60.0,
 ) -> None:
     """Run one exchange to its end (handshake.py draws it), calling back at each step.
 
     place(h1_pid): put H1 into the cgroups before it clones; on_child(h2_pid) once the
-    process exists; on_hooks(h2_pid) for HOOKS; on_ready(h2_pid) before RUN.
+    process exists; on_hooks(h2_pid) for HOOKS; on_ready(h2_pid) before RUN;
+    on_userns(h1_pid) writes the id maps of H1's new user namespace.
     """
     deadline = time.monotonic() + timeout
     ex = Exchange(table)
@@ -279,6 +281,9 @@ def drive(
                 raise InitFailed(f"init helper speaks protocol {version}, not {p.PROTO_VERSION}")
             place(helper.h1_pid)
             helper.send(1, p.MSG_BOOT, boot, boot_fds)
+        elif pkt.type == p.MSG_USERNS_READY and on_userns is not None:
+            on_userns(helper.h1_pid)
+            helper.send(1, p.MSG_USERNS_MAPPED)
         elif pkt.type == p.MSG_CHILD:
             helper.h2_pid = pkt.u32(p.T_PID)
             on_child(helper.h2_pid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from shim.cgroups.checks import check_resources
 from shim.errors import InvalidConfig, Unsupported
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ def check_supported(spec: Spec) -> None:
     types = {ns.type for ns in linux.namespaces}
     if "mount" not in types:
         raise Unsupported("linux.namespaces: a mount namespace is required")
-    if "user" in types or linux.uid_mappings or linux.gid_mappings:
-        raise Unsupported("linux.namespaces: user namespaces are not supported yet by this runtime")
+    userns = next((ns for ns in linux.namespaces if ns.type == "user"), None)
+    if userns is not None and not userns.path and not (linux.uid_mappings and linux.gid_mappings):
+        raise InvalidConfig("linux: a new user namespace needs uidMappings and gidMappings")
     if linux.seccomp is not None:
         raise Unsupported("linux.seccomp: seccomp is not supported yet by this runtime")
     if linux.intel_rdt is not None:
@@ -42,22 +44,8 @@ def check_supported(spec: Spec) -> None:
         raise Unsupported(_lsm("linux.mountLabel", "selinux", "/sys/fs/selinux"))
     if linux.personality is not None:
         raise Unsupported("linux.personality: setting the personality is not supported")
-    res = linux.resources
-    if res is not None:
-        for name in (
-            "memory",
-            "cpu",
-            "pids",
-            "block_io",
-            "hugepage_limits",
-            "network",
-            "rdma",
-            "unified",
-        ):
-            if getattr(res, name):
-                raise Unsupported(
-                    f"linux.resources.{_camel(name)}: resource limits are not supported yet"
-                )
+    if linux.resources is not None:
+        check_resources(linux.resources)
     for i, m in enumerate(spec.mounts):
         if m.uid_mappings or m.gid_mappings:
             raise Unsupported(f"mounts[{i}]: id-mapped mounts are not supported")
@@ -67,7 +55,3 @@ def _lsm(field: str, name: str, probe: str) -> str:
     if not os.path.exists(probe):
         return f"{field}: {name} is not enabled on this system"
     return f"{field}: {name} labels are not supported by this runtime"
-
-
-def _camel(name: str) -> str:
-    return {"block_io": "blockIO", "hugepage_limits": "hugepageLimits"}.get(name, name)

@@ -84,8 +84,8 @@ MOUNT_OPTIONS: Final = (
     "sync",
     "unbindable",
 )
-# No user namespaces yet; time namespaces (runtime-spec 1.2) are made.
-FEATURE_NAMESPACES: Final = ("cgroup", "ipc", "mount", "network", "pid", "time", "uts")
+# Time namespaces (runtime-spec 1.2) are made too.
+FEATURE_NAMESPACES: Final = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
 
 
 def features_json() -> bytes:

@@ -459,10 +459,25 @@ def _seccomp(c: dict[str, object]) -> None:
     _linux(c)["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
 
 
-def _user_namespace(c: dict[str, object]) -> None:
+def _user_namespace_without_maps(c: dict[str, object]) -> None:
     _namespaces(c).append({"type": "user"})
-    mapping = [{"containerID": 0, "hostID": 100000, "size": 65536}]
-    _linux(c).update(uidMappings=mapping, gidMappings=mapping)
+
+
+def _overlapping_uid_maps(c: dict[str, object]) -> None:
+    _namespaces(c).append({"type": "user"})
+    maps = [
+        {"containerID": 0, "hostID": 100000, "size": 1000},
+        {"containerID": 500, "hostID": 300000, "size": 10},
+    ]
+    _linux(c).update(uidMappings=maps, gidMappings=maps[:1])
+
+
+def _overflowing_gid_map(c: dict[str, object]) -> None:
+    _namespaces(c).append({"type": "user"})
+    _linux(c).update(
+        uidMappings=[{"containerID": 0, "hostID": 100000, "size": 10}],
+        gidMappings=[{"containerID": 0, "hostID": 4294967290, "size": 100}],
+    )
 
 
 def _apparmor(c: dict[str, object]) -> None:
@@ -472,8 +487,23 @@ def _apparmor(c: dict[str, object]) -> None:
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
+        (_user_namespace_without_maps, "uidMappings"),
+        (_overlapping_uid_maps, "linux.uidMappings[1]"),
+        (_overflowing_gid_map, "linux.gidMappings[0]"),
+    ],
+)
+def test_a_bad_user_namespace_config_is_refused_naming_the_field(
+    shim: Shim, make_bundle: BundleFactory, cid: str, edit: Edit, field: str
+) -> None:
+    bundle = make_bundle(LOOP, edit=edit)
+    create_fails(shim, bundle, cid, field)
+    assert_nothing_left(shim, bundle)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
         (_seccomp, "linux.seccomp"),
-        (_user_namespace, "linux.namespaces"),
         (_apparmor, "process.apparmorProfile"),
     ],
 )

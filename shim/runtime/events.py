@@ -1,0 +1,194 @@
+"""The event bus: stats and OOM events of one container, or of every container under a
+root, as anyio streams (asyncio or trio). `shim events` and the containerd shim read
+the same streams.
+
+    async with container_events(store, "c1", interval=5.0) as events:
+        async for event in events:          # Event("stats"|"oom", id, data)
+            ...
+
+`container_events` ends when the container's state or memory cgroup goes away
+(`delete`); it keeps going while the container is merely stopped, as runc does.
+`all_events` merges every container's stream and picks up new containers as they
+appear; it ends only when the caller leaves the `async with`. A stats event comes
+every `interval` (the first after one interval); an OOM event the moment the
+kernel reports an OOM kill (v1 eventfd, v2 inotify: `shim.cgroups.oom`).
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+
+import anyio
+
+from shim.errors import NotFound, ShimError
+from shim.runtime.cgroup_ops import Target
+from shim.runtime.container_stats import OOM, Event, live_pid, stats_event
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from typing import TextIO
+
+    from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
+
+    from shim.cgroups.manager import Manager
+    from shim.cgroups.oom import OomWatch
+    from shim.runtime.state_store import State, StateStore
+
+SCAN_INTERVAL = 0.25  # seconds between looks at --root for new containers
+BUFFER = 64  # events queued for a slow reader before producers wait
+
+
+@asynccontextmanager
+async def container_events(
+    store: StateStore, container_id: str, interval: float
+) -> AsyncIterator[ObjectReceiveStream[Event]]:
+    """One container's events. Raises `NotFound`, or `WrongState` with runc's text
+    (`container with id ID is not running`) when it has stopped already."""
+    with Target(store, container_id) as target:
+        target.require("events")
+        state = target.state
+    send, receive = anyio.create_memory_object_stream[Event](BUFFER)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch_container, store, state, interval, send)
+        async with receive:
+            yield receive
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
+async def all_events(
+    store: StateStore, interval: float
+) -> AsyncIterator[ObjectReceiveStream[Event]]:
+    """Every container's events under `store`, merged; new containers join as they
+    appear, deleted ones drop out."""
+    send, receive = anyio.create_memory_object_stream[Event](BUFFER)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_scan_root, store, interval, send, tg)
+        async with receive:
+            yield receive
+        tg.cancel_scope.cancel()
+
+
+async def watch_container(
+    store: StateStore, state: State, interval: float, send: ObjectSendStream[Event]
+) -> None:
+    """Send `state`'s container's events into `send` until it is deleted; closes `send`."""
+    from shim.cgroups.manager import manager_for
+
+    async with send:
+        if not state.cgroup_paths:
+            return
+        manager = manager_for(state.cgroup_paths)
+        state_file = os.path.join(store.root, state.id, "state.json")
+        watch = _open_oom_watch(manager)
+        try:
+            async with anyio.create_task_group() as tg:
+                if watch is not None:
+                    tg.start_soon(_oom_loop, state.id, watch, send, tg.cancel_scope)
+                await _stats_loop(state, manager, state_file, interval, send)
+                tg.cancel_scope.cancel()
+        finally:
+            if watch is not None:
+                watch.close()
+
+
+def _open_oom_watch(manager: Manager) -> OomWatch | None:
+    if manager.mode != "v2" and "memory" not in manager.paths:
+        return None  # no memory controller: nothing can report an OOM
+    try:
+        return manager.oom_watch()
+    except ShimError:
+        return None  # the cgroup is gone already; the stats loop notices and ends
+
+
+async def _oom_loop(
+    container_id: str, watch: OomWatch, send: ObjectSendStream[Event], done: anyio.CancelScope
+) -> None:
+    while True:
+        await anyio.wait_readable(watch.fileno())
+        count = watch.read()
+        if count is None:  # the memory cgroup was removed: the container is gone
+            done.cancel()
+            return
+        for _ in range(count):
+            await send.send(Event(OOM, container_id))
+
+
+async def _stats_loop(
+    state: State, manager: Manager, state_file: str, interval: float, send: ObjectSendStream[Event]
+) -> None:
+    while True:
+        await anyio.sleep(interval)
+        if not (os.path.exists(state_file) and manager.exists()):
+            return
+        try:
+            event = stats_event(state.id, manager, live_pid(state))
+        except ShimError:
+            if not manager.exists():
+                return  # removed while we read it
+            raise
+        await send.send(event)
+
+
+async def _scan_root(
+    store: StateStore, interval: float, send: ObjectSendStream[Event], tg: TaskGroup
+) -> None:
+    watched: set[tuple[str, str]] = set()  # (id, created): one container instance each
+
+    async def follow(state: State, out: ObjectSendStream[Event]) -> None:
+        await watch_container(store, state, interval, out)
+        # Stays in `watched`: an instance whose cgroup is gone is not followed again,
+        # while a new container under the same id (new `created`) is.
+
+    async with send:
+        while True:
+            for cid in store.ids():
+                state = _read_state(store, cid)
+                if state is not None and (cid, state.created) not in watched:
+                    watched.add((cid, state.created))
+                    tg.start_soon(follow, state, send.clone())
+            await anyio.sleep(SCAN_INTERVAL)
+
+
+def _read_state(store: StateStore, container_id: str) -> State | None:
+    try:
+        with Target(store, container_id) as target:
+            return target.state
+    except (NotFound, ShimError):
+        return None  # not created yet (no state.json), or gone meanwhile
+
+
+def print_events(
+    store: StateStore, container_id: str | None, interval: float, backend: str = "asyncio"
+) -> int:
+    """`shim events [--all]`: JSON lines on stdout until the stream ends or the reader
+    goes away (both exit 0). Raises as `container_events`."""
+    import sys
+
+    async def main() -> None:
+        opened = (
+            all_events(store, interval)
+            if container_id is None
+            else container_events(store, container_id, interval)
+        )
+        async with opened as events:
+            async for event in events:
+                line = event.to_json() + "\n"
+                await anyio.to_thread.run_sync(_write_line, sys.stdout, line)
+
+    try:
+        anyio.run(main, backend=backend)
+    except BrokenPipeError:
+        # The reader went away: stop quietly, and keep the interpreter's final flush
+        # of stdout from complaining about the same pipe.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 0
+
+
+def _write_line(out: TextIO, line: str) -> None:
+    out.write(line)
+    out.flush()

@@ -202,11 +202,17 @@ COMMANDS: tuple[Command, ...] = (
         f"{_ID}\n\n{_WHERE_ID}",
         "The events command displays information about the container. By default the\n"
         "information is displayed once every 5 seconds.",
-        (("exactly", 1),),
+        (("a maximum of", 1),),  # exactly 1 without --all: checked by the command
         False,
         (
             (("interval",), "duration", "5s", "set the stats collection interval"),
             (("stats",), "bool", False, "display the container's stats then exit"),
+            (
+                ("all",),
+                "bool",
+                False,
+                "the events of every container under --root, new ones included (not in runc)",
+            ),
         ),
     ),
     (

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from typing import TextIO
 
     from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from shim.cgroups.manager import Manager
     from shim.cgroups.oom import OomWatch
@@ -121,7 +122,7 @@ async def _stats_loop(
 ) -> None:
     while True:
         await anyio.sleep(interval)
-        if not (os.path.exists(state_file) and manager.exists()):
+        if _gone(state_file, manager):
             return
         try:
             event = stats_event(state.id, manager, live_pid(state))
@@ -133,7 +134,7 @@ async def _stats_loop(
 
 
 async def _scan_root(
-    store: StateStore, interval: float, send: ObjectSendStream[Event], tg: TaskGroup
+    store: StateStore, interval: float, send: MemoryObjectSendStream[Event], tg: TaskGroup
 ) -> None:
     watched: set[tuple[str, str]] = set()  # (id, created): one container instance each
 
@@ -150,6 +151,10 @@ async def _scan_root(
                     watched.add((cid, state.created))
                     tg.start_soon(follow, state, send.clone())
             await anyio.sleep(SCAN_INTERVAL)
+
+
+def _gone(state_file: str, manager: Manager) -> bool:
+    return not (os.path.exists(state_file) and manager.exists())
 
 
 def _read_state(store: StateStore, container_id: str) -> State | None:

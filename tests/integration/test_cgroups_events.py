@@ -1,0 +1,229 @@
+"""`shim events` and the event-bus library on real containers: stats, OOM kills (v1
+memory.oom_control eventfd), the end of the stream at delete, and `--all`."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from shim.runtime.api import Runtime
+from tests.conftest import BundleFactory, Shim, leaked_cgroups, needs_busybox, needs_root
+
+pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(90)]
+
+MiB = 1 << 20
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    assert isinstance(request.param, str)
+    return request.param
+
+
+class Lines:
+    """A `shim events` process whose stdout is read line by line with deadlines."""
+
+    def __init__(self, shim: Shim, *args: str, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            shim.argv("events", *args),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        self._buf = b""
+
+    def next(self, timeout: float = 15.0) -> dict[str, Any] | None:
+        """The next JSON line, or None at EOF; AssertionError after `timeout`."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no event within {timeout}s")
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        event = json.loads(line)
+        assert isinstance(event, dict)
+        return event
+
+    def until(
+        self, want: Callable[[dict[str, Any]], bool], timeout: float = 20.0
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            event = self.next(max(0.1, deadline - time.monotonic()))
+            assert event is not None, "the stream ended early"
+            if want(event):
+                return event
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def events() -> Iterator[Callable[..., Lines]]:
+    started: list[Lines] = []
+
+    def start(shim: Shim, *args: str, env: dict[str, str] | None = None) -> Lines:
+        lines = Lines(shim, *args, env=env)
+        started.append(lines)
+        return lines
+
+    yield start
+    for lines in started:
+        lines.close()
+
+
+def writable(resources: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def edit(config: dict[str, Any]) -> None:
+        config["root"]["readonly"] = False
+        config["linux"]["resources"].update(resources)
+
+    return edit
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_an_oom_kill_is_reported_by_events(
+    shim: Shim,
+    make_bundle: BundleFactory,
+    cid: str,
+    events: Callable[..., Lines],
+    backend: str,
+) -> None:
+    # Waits for /tmp/go so that the event stream is set up before the allocation.
+    script = (
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done;"
+        " dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 100"
+    )
+    limits = {"memory": {"limit": 32 * MiB, "swap": 32 * MiB}}
+    bundle = make_bundle(["sh", "-c", script], writable(limits))
+    shim.ok("run", "-d", "--bundle", str(bundle), cid)
+    lines = events(
+        shim, "--interval", "100ms", cid, env={**os.environ, "SHIM_ASYNC_BACKEND": backend}
+    )
+    first = lines.until(lambda e: e["type"] == "stats")  # the OOM watch is armed by now
+    assert first["id"] == cid
+    (bundle / "rootfs/tmp/go").touch()
+    assert lines.until(lambda e: e["type"] == "oom") == {"type": "oom", "id": cid}
+
+
+def test_stats_report_memory_usage_in_runcs_shape(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"])), cid)
+    event = json.loads(shim.ok("events", "--stats", cid).out)
+    assert (event["type"], event["id"]) == ("stats", cid)
+    data = event["data"]
+    assert list(data) == [
+        *("cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt"),
+        "network_interfaces",
+    ]
+    assert data["memory"]["usage"]["usage"] > 0
+    assert data["memory"]["usage"]["limit"] > 0
+    assert data["pids"]["current"] == 1
+    assert set(data["cpu"]["usage"]) >= {"kernel", "user"}
+
+
+def test_events_end_when_the_container_is_deleted(
+    shim: Shim, make_bundle: BundleFactory, cid: str, events: Callable[..., Lines]
+) -> None:
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"])), cid)
+    lines = events(shim, "--interval", "100ms", cid)
+    lines.until(lambda e: e["type"] == "stats")
+    shim.ok("kill", cid, "KILL")
+    lines.until(lambda e: e["data"]["pids"] == {})  # still streaming while stopped
+    shim.ok("delete", cid)
+    deadline = time.monotonic() + 15
+    while lines.next(max(0.1, deadline - time.monotonic())) is not None:
+        pass
+    assert lines.proc.wait(timeout=10) == 0
+
+
+def test_events_refuse_a_bad_interval_and_a_stopped_container(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    res = shim("events", "--interval", "0s", "x")
+    assert "duration interval must be greater than 0" in res.err
+    res = shim("events")
+    assert res.code == 1
+    assert "requires exactly 1 argument(s)" in res.err
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["true"])), cid)
+    deadline = time.monotonic() + 15
+    while shim.state(cid)["status"] != "stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert f"container with id {cid} is not running" in shim("events", cid).err
+
+
+def test_events_all_follows_containers_that_appear_later(
+    shim: Shim, make_bundle: BundleFactory, cid: str, events: Callable[..., Lines]
+) -> None:
+    shim.root.mkdir(parents=True, exist_ok=True)
+    lines = events(shim, "--all", "--interval", "100ms")
+    ids = [f"{cid}-a", f"{cid}-b"]
+    for i, name in enumerate(ids):
+        shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"], name=f"b{i}")), name)
+    seen: set[str] = set()
+    lines.until(lambda e: e["type"] == "stats" and (seen.add(e["id"]) or seen >= set(ids)))
+    shim.ok("delete", "--force", ids[0])
+    lines.until(lambda e: e["id"] == ids[1])  # the stream goes on for the others
+    assert lines.proc.poll() is None
+
+
+def test_events_all_with_stats_prints_one_line_per_container(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"])), cid)
+    out = shim.ok("events", "--all", "--stats").out.splitlines()
+    assert [json.loads(line)["id"] for line in out] == [cid]
+
+
+@pytest.mark.anyio
+async def test_the_library_streams_stats_and_ends_at_delete(
+    tmp_path: Path, make_bundle: BundleFactory, cid: str, anyio_backend: str
+) -> None:
+    from shim.runtime.events import all_events, container_events
+
+    runtime = Runtime(str(tmp_path / "root"))
+    bundle = make_bundle(["sleep", "100"])
+    try:
+        with anyio.fail_after(30):
+            await anyio.to_thread.run_sync(runtime.create, cid, str(bundle))
+            async with all_events(runtime.store, 0.05) as merged:
+                first = await merged.receive()
+                assert (first.type, first.id) == ("stats", cid)
+            async with container_events(runtime.store, cid, 0.05) as stream:
+                event = await stream.receive()
+                assert event.data is not None
+                await anyio.to_thread.run_sync(runtime.delete, cid, True)
+                async for _ in stream:
+                    pass  # ends on its own once the cgroup is gone
+    finally:
+        await anyio.to_thread.run_sync(runtime.delete, cid, True)
+    assert leaked_cgroups(cid) == []

@@ -190,7 +190,12 @@ def test_events_all_follows_containers_that_appear_later(
     for i, name in enumerate(ids):
         shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"], name=f"b{i}")), name)
     seen: set[str] = set()
-    lines.until(lambda e: e["type"] == "stats" and (seen.add(e["id"]) or seen >= set(ids)))
+
+    def both_seen(event: dict[str, Any]) -> bool:
+        seen.add(event["id"])
+        return seen >= set(ids)
+
+    lines.until(both_seen)
     shim.ok("delete", "--force", ids[0])
     lines.until(lambda e: e["id"] == ids[1])  # the stream goes on for the others
     assert lines.proc.poll() is None

@@ -240,6 +240,13 @@ static int parse_one(struct helper *h, const struct tlv *t, size_t cap)
 	case T_ENV: return strv_add(&b->env, t, cap);
 	case T_HAS_FIFO: return flag(t, &b->has_fifo);
 	case T_HAS_CONSOLE: return flag(t, &b->has_console);
+	case T_SECCOMP_BPF:
+		if (t->vlen == 0 || t->vlen % 8)
+			return -1;
+		b->seccomp = t->value;
+		b->seccomp_len = t->vlen;
+		return 0;
+	case T_SECCOMP_FLAGS: return tlv_u32(t, &b->seccomp_flags);
 	default: return (t->tflags & TLV_OPTIONAL) ? 0 : -1;
 	}
 }

@@ -102,6 +102,8 @@ struct boot {
 	size_t n_groups;
 	uint64_t cap_bounding, cap_effective, cap_permitted, cap_inheritable, cap_ambient;
 	struct strv args, env;
+	const uint8_t *seccomp;
+	uint32_t seccomp_len, seccomp_flags;
 };
 
 struct helper {
@@ -158,6 +160,9 @@ int run_hooks(struct helper *h, const struct hook *hooks, size_t n, const char *
 
 /* console.c */
 int setup_console(struct helper *h);
+
+/* seccomp.c */
+int load_seccomp(struct helper *h);
 
 /* process.c */
 int setup_process(struct helper *h);

@@ -203,9 +203,24 @@ int setup_process(struct helper *h)
 		return report(h, "join session keyring %s", b->keyring);
 	if (b->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return report(h, "set no_new_privs");
+	if (!b->no_new_privs && load_seccomp(h) < 0)
+		return -1;
 	if (switch_user(h) < 0)
 		return -1;
 	return enter_cwd(h, b->cwd ? b->cwd : "/");
+}
+
+/* close_range(CLOSE_RANGE_CLOEXEC), or fd by fd where a seccomp profile refuses it. */
+static int cloexec_from(int first)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+
+	if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	for (long fd = first; fd < (max > 0 ? max : 1024); fd++)
+		if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0 && errno != EBADF)
+			return -1;
+	return 0;
 }
 
 static int write_all(int fd, const char *s)
@@ -227,6 +242,8 @@ int exec_process(struct helper *h)
 	int wfd = -1;
 
 	if (lookup(h, path, sizeof(path)) < 0)
+		return -1;
+	if (b->no_new_privs && load_seccomp(h) < 0)
 		return -1;
 	log_msg(h, LOG_DEBUG, b->exec ? "setns_init: about to exec" : "init: closing the pipe to signal completion");
 	if (send_simple(h, MSG_EXEC_PENDING) < 0)
@@ -251,7 +268,7 @@ int exec_process(struct helper *h)
 		return -1;
 	}
 	/* Everything past stdio and the preserved fds closes at exec (CVE-2024-21626). */
-	if (syscall(SYS_close_range, 3 + h->npreserved, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+	if (cloexec_from(3 + h->npreserved) < 0)
 		return report(h, "mark fds close-on-exec");
 	execve(path, (char *const *)b->args.v, (char *const *)b->env.v);
 	if (h->ctl >= 0)

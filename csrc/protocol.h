@@ -26,6 +26,8 @@
  *   H2 -> P   HOOKS (only if BOOT asked)      -> P: prestart, createRuntime,
  *                                                HOOKS_DONE
  *   H2 -> P   READY                           -> P: prlimit, RUN
+ *   H2 -> P   SECCOMP_FD (+ listener fd; only with a notify filter) -> P: hands it to
+ *                                                listenerPath, SECCOMP_ACK
  *   H2 -> P   EXEC_PENDING, then closes CTL2 and blocks on the exec fifo
  *   any -> P  ERROR (errno, stage, message); the sender then exits 1
  *
@@ -150,6 +152,8 @@ enum {
 	T_ENV = 61,             /* bytes, repeated */
 	T_HAS_FIFO = 62,        /* u32 bool: wait on the exec fifo before execve */
 	T_HAS_CONSOLE = 63,     /* u32 bool: the CONSOLE slot holds the console socket */
+	T_SECCOMP_BPF = 64,     /* raw struct sock_filter[] (8 bytes each), compiled by the parent */
+	T_SECCOMP_FLAGS = 65,   /* u32 SECCOMP_FILTER_FLAG_*; NEW_LISTENER: H2 sends SECCOMP_FD */
 
 	/* Record fields: mount */
 	M_SOURCE = 100,

@@ -14,7 +14,7 @@ from shim.runtime.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
 
 if TYPE_CHECKING:
-    from shim.spec.model import Hook, Process, Spec
+    from shim.spec.model import Hook, Process, Seccomp, Spec
 
 CLONE_FLAGS = {
     "mount": 0x00020000,
@@ -131,6 +131,20 @@ def _linux(w: TlvWriter, spec: Spec) -> None:
         w.u32(p.T_LOOPBACK_UP, 1)
 
 
+def seccomp_tlvs(w: TlvWriter, profile: Seccomp | None) -> bool:
+    """The compiled filter; True when it is a notify filter (H2 then sends its listener)."""
+    if profile is None:
+        return False
+    from shim.seccomp import compile_filter, profile_enabled  # libseccomp only when asked
+
+    if not profile_enabled(profile):
+        return False
+    compiled = compile_filter(profile)
+    w.raw(p.T_SECCOMP_BPF, compiled.bpf)
+    w.u32(p.T_SECCOMP_FLAGS, compiled.flags)
+    return compiled.notify
+
+
 def build_boot(
     spec: Spec,
     *,
@@ -152,6 +166,7 @@ def build_boot(
         steps, dev_setup = rootfs_steps(spec, bundle, cgroup_dirs)
         process_tlvs(w, proc)
         _linux(w, spec)
+        seccomp_tlvs(w, spec.linux.seccomp if spec.linux else None)
         hooks = spec.hooks
         want_hooks = bool(hooks and (hooks.prestart or hooks.create_runtime))
         w.u32(p.T_WANT_HOOKS, int(want_hooks))

@@ -22,6 +22,7 @@ from shim.runtime.hooks import HookSpec, run_hooks
 from shim.runtime.idmap import map_text, write_id_maps
 from shim.runtime.oci_state import oci_state
 from shim.runtime.rlimits import apply_rlimits
+from shim.runtime.seccomp_listener import send_listener
 from shim.runtime.spawn import Helper, drive, spawn_helper
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
@@ -198,9 +199,17 @@ class _Creation:
             on_child=lambda pid: self.journal.record(pids=[helper.h1_pid, pid]),
             on_hooks=self._create_hooks,
             on_userns=self._write_id_maps,
+            on_seccomp=self._seccomp_listener,
             on_ready=self._ready,
             timeout=INIT_TIMEOUT,
         )
+
+    def _seccomp_listener(self, pid: int, fd: int) -> None:
+        seccomp = self.spec.linux.seccomp if self.spec.linux else None
+        if seccomp is None or not seccomp.listener_path:
+            raise InvalidConfig("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")
+        state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
+        send_listener(seccomp.listener_path, seccomp.listener_metadata, fd, pid, state)
 
     def _write_id_maps(self, h1_pid: int) -> None:
         linux = self.spec.linux

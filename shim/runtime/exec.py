@@ -17,15 +17,17 @@ from shim.cgroups import add_process
 from shim.errors import InvalidConfig, NotFound, WrongState
 from shim.logs import get_logger
 from shim.runtime import protocol as p
-from shim.runtime.boot import CLONE_FLAGS, process_tlvs
+from shim.runtime.boot import CLONE_FLAGS, process_tlvs, seccomp_tlvs
 from shim.runtime.handshake import EXEC_TRANSITIONS, TlvWriter
+from shim.runtime.oci_state import oci_state
 from shim.runtime.rlimits import apply_rlimits
+from shim.runtime.seccomp_listener import send_listener
 from shim.runtime.spawn import drive, spawn_helper
 from shim.runtime.state_store import State, StateStore
 from shim.runtime.status import PAUSED, STOPPED, init_alive, status_of
 from shim.spec.caps import CAPS
 from shim.spec.load import load_process
-from shim.spec.model import Capabilities, Process
+from shim.spec.model import Capabilities, Process, Seccomp
 from shim.spec.process_rules import validate_process
 
 if TYPE_CHECKING:
@@ -209,6 +211,8 @@ def exec_process(
             raise InvalidConfig(f"process: {err}") from None
         if state.keyring:
             w.text(p.T_KEYRING, state.keyring)
+        seccomp = _container_seccomp(state)
+        seccomp_tlvs(w, seccomp)
         w.u32(p.T_HAS_FIFO, 0)
         w.u32(p.T_HAS_CONSOLE, int(opts.console_fd is not None))
         helper = spawn_helper(
@@ -222,6 +226,7 @@ def exec_process(
                 place=lambda pid: add_process(paths, pid),
                 on_child=on_started or (lambda _pid: None),
                 on_ready=lambda pid: apply_rlimits(pid, proc.rlimits),
+                on_seccomp=lambda pid, fd: _send_listener(state, seccomp, pid, fd),
                 table=EXEC_TRANSITIONS,
             )
         except BaseException:
@@ -232,6 +237,20 @@ def exec_process(
         return helper.h2_pid
     finally:
         os.close(pidfd)
+
+
+def _container_seccomp(state: State) -> Seccomp | None:
+    """exec runs under the container's filter (runc's rule)."""
+    linux = state.config.get("linux")
+    raw = linux.get("seccomp") if isinstance(linux, dict) else None
+    return msgspec.convert(raw, type=Seccomp) if raw else None
+
+
+def _send_listener(state: State, seccomp: Seccomp | None, pid: int, fd: int) -> None:
+    if seccomp is None or not seccomp.listener_path:
+        raise InvalidConfig("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")
+    doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
+    send_listener(seccomp.listener_path, seccomp.listener_metadata, fd, pid, doc)
 
 
 def _kill(*pids: int) -> None:

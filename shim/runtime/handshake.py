@@ -15,6 +15,8 @@ The shell (`runtime/spawn.py`) owns sockets, fds and deadlines.
     |---------------------------- HOOKS_DONE --------------->|  (after prestart, createRuntime)
     |<---------------------------- READY ---------------------|
     |---------------------------- RUN ---------------------->|  (after prlimit)
+    |<---------------------------- SECCOMP_FD (+ fd) ---------|  (notify filters only)
+    |---------------------------- SECCOMP_ACK -------------->|  (after listenerPath got it)
     |<---------------------------- EXEC_PENDING --------------|
     |<---------------------------- EOF -----------------------|  H2 waits on the exec fifo
     ERROR from either: the helper failed; it exits 1 after sending.
@@ -35,6 +37,7 @@ TRANSITIONS: dict[tuple[str, int], str] = {
     ("init", p.MSG_HOOKS): "hooked",
     ("init", p.MSG_READY): "ready",
     ("hooked", p.MSG_READY): "ready",
+    ("ready", p.MSG_SECCOMP_FD): "ready",  # a notify filter's listener, for listenerPath
     ("ready", p.MSG_EXEC_PENDING): "pending",
     ("pending", EOF): "done",
 }
@@ -50,11 +53,14 @@ class ProtocolError(InitFailed):
 
 
 class Packet:
-    __slots__ = ("fields", "type")
+    __slots__ = ("fds", "fields", "type")
 
-    def __init__(self, mtype: int, fields: dict[int, list[bytes]]) -> None:
+    def __init__(
+        self, mtype: int, fields: dict[int, list[bytes]], fds: list[int] | None = None
+    ) -> None:
         self.type = mtype
         self.fields = fields
+        self.fds = fds or []  # received with SCM_RIGHTS; whoever handles the packet closes them
 
     def u32(self, tag: int, default: int = 0) -> int:
         values = self.fields.get(tag)

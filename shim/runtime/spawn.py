@@ -121,13 +121,18 @@ class Helper:
             if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
             for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])
         ]
-        for fd in fds:  # the protocol has no fds for the parent yet: never keep a stray one
-            os.close(fd)
-        if not data and not anc:
-            return None
-        if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
-            raise InitFailed("oversized message from the init helper")
-        return decode_packet(data, len(fds))
+        try:
+            if not data and not anc:
+                return None
+            if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
+                raise InitFailed("oversized message from the init helper")
+            packet = decode_packet(data, len(fds))
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        packet.fds = fds
+        return packet
 
     def drain_log(self) -> bool:
         """Relay what the log pipe holds; False at EOF."""
@@ -254,6 +259,7 @@ def drive(
     on_ready: Callable[[int], None],
     on_hooks: Callable[[int], None] | None = None,
     on_userns: Callable[[int], None] | None = None,
+    on_seccomp: Callable[[int, int], None] | None = None,
     table: dict[tuple[str, int], str] = TRANSITIONS,
     timeout: float = 60.0,
 ) -> None:
@@ -270,11 +276,26 @@ def drive(
         try:
             pkt = ex.receive(raw)
         except InitFailed as err:
+            if raw is not None:
+                for fd in raw.fds:
+                    os.close(fd)
             if raw is None:  # silent death: say how it died if we can see it
                 raise InitFailed(f"{err}{helper.death_note()}") from None
             raise
         if pkt is None:
             break
+        if pkt.type == p.MSG_SECCOMP_FD:
+            try:
+                if on_seccomp is None or len(pkt.fds) != 1:
+                    raise InitFailed("unexpected seccomp listener from the init helper")
+                on_seccomp(helper.h2_pid, pkt.fds[0])
+            finally:
+                for fd in pkt.fds:
+                    os.close(fd)
+            helper.send(2, p.MSG_SECCOMP_ACK)
+            continue
+        for fd in pkt.fds:  # no other message carries fds for the parent
+            os.close(fd)
         if pkt.type == p.MSG_HELLO:
             if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
                 version = pkt.u32(p.T_VERSION)

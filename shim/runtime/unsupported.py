@@ -36,8 +36,6 @@ def check_supported(spec: Spec) -> None:
     userns = next((ns for ns in linux.namespaces if ns.type == "user"), None)
     if userns is not None and not userns.path and not (linux.uid_mappings and linux.gid_mappings):
         raise InvalidConfig("linux: a new user namespace needs uidMappings and gidMappings")
-    if linux.seccomp is not None:
-        raise Unsupported("linux.seccomp: seccomp is not supported yet by this runtime")
     if linux.intel_rdt is not None:
         raise Unsupported("linux.intelRdt: Intel RDT is not supported")
     if linux.mount_label:

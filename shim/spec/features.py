@@ -88,6 +88,27 @@ MOUNT_OPTIONS: Final = (
 FEATURE_NAMESPACES: Final = ("cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts")
 
 
+def _seccomp() -> dict[str, object]:
+    from shim.seccomp import SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS
+
+    return {
+        "enabled": True,
+        "actions": sorted(SUPPORTED_ACTIONS),
+        "operators": sorted(SUPPORTED_OPERATORS),
+        "archs": sorted(SUPPORTED_ARCHES),
+    }
+
+
+def _annotations() -> dict[str, str]:
+    from shim.seccomp import libseccomp_version
+
+    notes = {"org.opencontainers.runc.version": __version__}
+    version = libseccomp_version()
+    if version:  # runc's key, so tools that look for it find it
+        notes = {"io.github.seccomp.libseccomp.version": version, **notes}
+    return notes
+
+
 def features_json() -> bytes:
     """The `features` output: 4-space indent and a final newline, as runc prints it."""
     document = {
@@ -99,10 +120,10 @@ def features_json() -> bytes:
             "namespaces": list(FEATURE_NAMESPACES),
             "capabilities": list(CAP_NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
-            "seccomp": {"enabled": False},
+            "seccomp": _seccomp(),
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
         },
-        "annotations": {"org.opencontainers.runc.version": __version__},
+        "annotations": _annotations(),
     }
     return (json.dumps(document, indent=4) + "\n").encode()

@@ -24,14 +24,19 @@ def test_features_states_our_support() -> None:
     doc = json.loads(features_json())
     linux = doc["linux"]
     assert len(doc["hooks"]) == 6
-    assert linux["namespaces"] == ["cgroup", "ipc", "mount", "network", "pid", "time", "uts"]
+    assert linux["namespaces"] == [
+        "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+    ]  # fmt: skip
     assert set(linux["namespaces"]) <= set(NAMESPACES)  # validate_spec accepts each one
     assert linux["capabilities"] == list(CAP_NAMES)
     assert linux["cgroup"] == {"v1": True, "v2": True, "systemd": False, "systemdUser": False}
-    assert linux["seccomp"] == {"enabled": False}
+    assert linux["seccomp"]["enabled"] is True
+    assert "SCMP_ACT_NOTIFY" in linux["seccomp"]["actions"]
+    assert "SCMP_CMP_MASKED_EQ" in linux["seccomp"]["operators"]
     assert linux["apparmor"] == {"enabled": False}
     assert linux["selinux"] == {"enabled": False}
-    assert doc["annotations"] == {"org.opencontainers.runc.version": shim.__version__}
+    assert doc["annotations"]["org.opencontainers.runc.version"] == shim.__version__
+    assert doc["annotations"].get("io.github.seccomp.libseccomp.version", "2").startswith("2")
 
 
 def test_features_keys_and_mount_options_follow_runc() -> None:

@@ -36,6 +36,12 @@ def check_supported(spec: Spec) -> None:
     userns = next((ns for ns in linux.namespaces if ns.type == "user"), None)
     if userns is not None and not userns.path and not (linux.uid_mappings and linux.gid_mappings):
         raise InvalidConfig("linux: a new user namespace needs uidMappings and gidMappings")
+    seccomp = linux.seccomp
+    if seccomp is not None and not seccomp.listener_path:
+        notify = [i for i, rule in enumerate(seccomp.syscalls) if rule.action == "SCMP_ACT_NOTIFY"]
+        if notify or seccomp.default_action == "SCMP_ACT_NOTIFY":
+            where = f"syscalls[{notify[0]}]" if notify else "defaultAction"
+            raise InvalidConfig(f"linux.seccomp.{where}: SCMP_ACT_NOTIFY needs a listenerPath")
     if linux.intel_rdt is not None:
         raise Unsupported("linux.intelRdt: Intel RDT is not supported")
     if linux.mount_label:

@@ -7,6 +7,7 @@ import array
 import json
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from tests.integration.test_seccomp_filter import containerd_default_profile
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged]
 
 
-def _with(profile: dict[str, Any], *, writable: bool = False) -> Any:
+def _with(profile: dict[str, Any], *, writable: bool = False) -> Callable[[dict[str, Any]], None]:
     def edit(config: dict[str, Any]) -> None:
         config["linux"]["seccomp"] = profile
         if writable:

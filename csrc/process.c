@@ -91,13 +91,19 @@ static int switch_user(struct helper *h)
 	return apply_caps(h);
 }
 
-/* CVE-2024-21626: a cwd outside the root shows as "(unreachable)..." or fails. */
-static int enter_cwd(struct helper *h, const char *cwd)
+/*
+ * CVE-2024-21626: a cwd outside the root shows as "(unreachable)..." or fails. Returns
+ * 1 when chdir was refused (EACCES/EPERM) and should be retried after the user switch.
+ */
+static int enter_cwd(struct helper *h, const char *cwd, int last_try)
 {
 	char buf[PATH_MAX];
 
-	if (chdir(cwd) < 0)
+	if (chdir(cwd) < 0) {
+		if (!last_try && (errno == EACCES || errno == EPERM))
+			return 1;
 		return report(h, "chdir to cwd (\"%s\") set in config.json", cwd);
+	}
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
 		return report_errno(h, EPERM, "current working directory is outside of container mount namespace root");
 	return 0;
@@ -195,6 +201,8 @@ static int add_home(struct helper *h)
 int setup_process(struct helper *h)
 {
 	const struct boot *b = &h->boot;
+	const char *cwd = b->cwd ? b->cwd : "/";
+	int cwd_later;
 
 	if (add_home(h) < 0)
 		return -1;
@@ -203,11 +211,15 @@ int setup_process(struct helper *h)
 		return report(h, "join session keyring %s", b->keyring);
 	if (b->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return report(h, "set no_new_privs");
+	/* cwd first, as root: a profile may well refuse getcwd to the process itself. */
+	cwd_later = enter_cwd(h, cwd, 0);
+	if (cwd_later < 0)
+		return -1;
 	if (!b->no_new_privs && load_seccomp(h) < 0)
 		return -1;
 	if (switch_user(h) < 0)
 		return -1;
-	return enter_cwd(h, b->cwd ? b->cwd : "/");
+	return cwd_later ? enter_cwd(h, cwd, 1) : 0;
 }
 
 /* close_range(CLOSE_RANGE_CLOEXEC), or fd by fd where a seccomp profile refuses it. */

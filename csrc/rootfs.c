@@ -24,6 +24,33 @@ static unsigned long initial_propagation(uint32_t configured)
 	return configured;
 }
 
+/*
+ * The mount holding the rootfs must not be shared (pivot_root refuses) nor unbindable
+ * (the bind below fails): make it private, walking up while EINVAL says "not a mount
+ * point" (runc's rootfsParentMountPrivate).
+ */
+static int parent_mount_private(struct helper *h, const char *rootfs)
+{
+	char path[PATH_MAX];
+
+	if (strlen(rootfs) >= sizeof(path))
+		return report_errno(h, ENAMETOOLONG, "rootfs %s", rootfs);
+	strcpy(path, rootfs);
+	for (;;) {
+		char *slash;
+
+		if (mount(NULL, path, NULL, MS_PRIVATE, NULL) == 0)
+			return 0;
+		if (errno != EINVAL || !strcmp(path, "/"))
+			return report(h, "make the mount of %s private", rootfs);
+		slash = strrchr(path, '/');
+		if (slash == path)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
 int prepare_rootfs(struct helper *h)
 {
 	const struct boot *b = &h->boot;
@@ -31,6 +58,8 @@ int prepare_rootfs(struct helper *h)
 
 	if (mount(NULL, "/", NULL, initial_propagation(b->root_propagation), NULL) < 0)
 		return report(h, "set propagation of /");
+	if (parent_mount_private(h, b->rootfs) < 0)
+		return -1;
 	/* pivot_root needs the new root to be a mount point. */
 	if (mount(b->rootfs, b->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
 		return report(h, "bind mount the rootfs %s", b->rootfs);

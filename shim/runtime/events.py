@@ -181,17 +181,26 @@ def print_events(
         async with opened as events:
             async for event in events:
                 line = event.to_json() + "\n"
-                await anyio.to_thread.run_sync(_write_line, sys.stdout, line)
+                try:
+                    await anyio.to_thread.run_sync(_write_line, sys.stdout, line)
+                except BrokenPipeError:
+                    # The reader went away: stop quietly, and keep the interpreter's
+                    # final flush of stdout from complaining about the same pipe.
+                    devnull = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(devnull, sys.stdout.fileno())
+                    os.close(devnull)
+                    return
 
     try:
         anyio.run(main, backend=backend)
-    except BrokenPipeError:
-        # The reader went away: stop quietly, and keep the interpreter's final flush
-        # of stdout from complaining about the same pipe.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+    except BaseExceptionGroup as group:  # a task's error, wrapped by its task group
+        raise _first_leaf(group) from None
     return 0
+
+
+def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    first = group.exceptions[0]
+    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 def _write_line(out: TextIO, line: str) -> None:

@@ -232,3 +232,29 @@ async def test_the_library_streams_stats_and_ends_at_delete(
     finally:
         await anyio.to_thread.run_sync(runtime.delete, cid, True)
     assert leaked_cgroups(cid) == []
+
+
+def test_events_stop_quietly_when_the_reader_goes_away(
+    shim: Shim, make_bundle: BundleFactory, cid: str, events: Callable[..., Lines]
+) -> None:
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"])), cid)
+    lines = events(shim, "--interval", "50ms", cid)
+    lines.until(lambda e: e["type"] == "stats")
+    assert lines.proc.stdout is not None
+    lines.proc.stdout.close()  # the reader is gone: the next write hits a closed pipe
+    assert lines.proc.wait(timeout=10) == 0
+    assert lines.proc.stderr is not None
+    assert lines.proc.stderr.read() == b""
+
+
+def test_update_reads_resources_from_a_file(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "100"])), cid)
+    spec = tmp_path / "res.json"
+    spec.write_text('{"pids":{"limit":33}}')
+    shim.ok("update", "-r", str(spec), cid)
+    event = json.loads(shim.ok("events", "--stats", cid).out)
+    assert event["data"]["pids"]["limit"] == 33
+    res = shim("update", "-r", str(tmp_path / "missing.json"), cid)
+    assert f"open {tmp_path}/missing.json: no such file or directory" in res.err

@@ -1,7 +1,5 @@
-"""Device access rules on the v1 devices controller: the spec's rules, then runc's defaults.
-
-cgroup v2 needs a BPF_CGROUP_DEVICE program instead; until that lands a v2-only
-host refuses device rules explicitly.
+"""Device access rules: the spec's rules, then runc's defaults; written here to the v1
+devices controller. cgroup v2 gets the same rules as a BPF program (`devices_bpf`).
 """
 
 from __future__ import annotations
@@ -60,6 +58,11 @@ def rule_of(
     return Rule(allow, kind, -1 if major is None else major, -1 if minor is None else minor, perms)
 
 
+def with_defaults(rules: list[Rule]) -> list[Rule]:
+    """The spec's rules followed by runc's default allow rules, in the order they apply."""
+    return [*rules, *(Rule(True, *d) for d in DEFAULT_ALLOWED)]
+
+
 def apply_devices(paths: dict[str, str], rules: list[Rule]) -> None:
     """Write the rules (then runc's defaults) into the container's devices cgroup."""
     directory = paths.get("devices")
@@ -69,7 +72,7 @@ def apply_devices(paths: dict[str, str], rules: list[Rule]) -> None:
                 "linux.resources.devices: device rules need the v1 devices controller here"
             )
         return
-    for rule in [*rules, *(Rule(True, *d) for d in DEFAULT_ALLOWED)]:
+    for rule in with_defaults(rules):
         name = "devices.allow" if rule.allow else "devices.deny"
         try:
             fd = os.open(os.path.join(directory, name), os.O_WRONLY | os.O_CLOEXEC)

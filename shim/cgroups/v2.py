@@ -59,17 +59,13 @@ def swap_to_v2(swap: int, memory: int) -> int:
 
 
 def apply_v2(directory: str, res: Resources, rules: list[Rule] | None) -> None:
-    """Write `res` into the unified `directory`; device rules need BPF (refused here).
+    """Write `res` into the unified `directory`; device rules (unless None, then
+    runc's defaults after them) become an attached BPF device program.
 
-    Raises `Unsupported` for what v2 cannot do (net_cls/net_prio, realtime, device
-    rules) or a controller the host does not offer, `CgroupError` naming the field
-    on a kernel refusal.
+    Raises `Unsupported` for what v2 cannot do (net_cls/net_prio, realtime) or a
+    controller the host does not offer, `CgroupError` naming the field on a kernel
+    refusal.
     """
-    if rules:
-        raise Unsupported(
-            f"{WHERE}.devices: device rules on cgroup v2 need a BPF device program,"
-            " which this runtime does not install"
-        )
     net = res.network
     if net is not None and (net.class_id is not None or net.priorities):
         raise Unsupported(f"{WHERE}.network: net_cls and net_prio exist only on cgroup v1")
@@ -96,6 +92,11 @@ def apply_v2(directory: str, res: Resources, rules: list[Rule] | None) -> None:
         _set(
             directory, f"hugetlb.{hp.page_size}.max", str(hp.limit), f"{WHERE}.hugepageLimits[{i}]"
         )
+    if rules is not None:
+        from shim.cgroups.devices import with_defaults
+        from shim.cgroups.devices_bpf import attach, compile_rules
+
+        attach(directory, compile_rules(with_defaults(rules)))
     for key, value in res.unified.items():
         _unified(directory, key, value)
 

@@ -193,6 +193,24 @@ def test_v2_pids_include_nested_cgroups(
         nested.rmdir()
 
 
+def test_v2_device_rules_become_an_attached_bpf_program(
+    v2_dir: Path, spawn: Callable[[list[str], list[Path]], subprocess.Popen[bytes]]
+) -> None:
+    from shim.cgroups.devices import Rule
+
+    rules = [Rule(False, "a", -1, -1, "rwm"), Rule(True, "c", 1, 7, "r")]  # /dev/full: read only
+    V2Manager({"": str(v2_dir)}).apply(None, rules)
+
+    def status(script: str) -> int:
+        child = spawn(["sh", "-c", script], [v2_dir])
+        return child.wait(timeout=10)
+
+    assert status("head -c1 /dev/null && head -c1 /dev/zero >/dev/null") == 0  # defaults
+    assert status("head -c1 /dev/full >/dev/null") == 0
+    assert status("echo x >> /dev/full") != 0  # write not allowed (EPERM, not ENOSPC)
+    assert status("head -c1 /dev/kmsg") != 0  # c 1:11 is not in the rules
+
+
 def test_v1_freezer_freezes_and_thaws_a_real_task(
     v1_dirs: dict[str, str], spawn: Callable[[list[str], list[Path]], subprocess.Popen[bytes]]
 ) -> None:

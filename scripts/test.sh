@@ -9,3 +9,14 @@ scripts/setup.sh
 .venv/bin/mypy
 # The helper's C also runs once under ASan/UBSan (tests/integration/test_sanitizers.py).
 .venv/bin/pytest -p no:cacheprovider "$@"
+# The OCI runtime-tools validation suite (README, "Conformance"): a regression against
+# conformance/expected.txt fails the run. About 2 min; SHIM_CONFORMANCE=0 leaves it out.
+if [ "${SHIM_CONFORMANCE:-1}" = 0 ]; then
+	echo "conformance: SKIPPED (SHIM_CONFORMANCE=0)"
+elif [ ! -f ../shared/tools/oci-validation.sh ]; then
+	echo "conformance: SKIPPED (../shared/tools/oci-validation.sh not found beside the checkout)"
+elif [ "$(id -u)" -ne 0 ]; then
+	echo "conformance: SKIPPED (the validation suite needs root)"
+else
+	PYTHON=.venv/bin/python conformance/run.sh .venv/bin/shim
+fi

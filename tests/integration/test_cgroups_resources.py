@@ -253,3 +253,19 @@ def test_cgroup_commands_on_a_stopped_container_fail_as_runc(
     assert "container not running" in shim("update", "--memory", "1M", cid).err
     assert f"container with id {cid} is not running" in shim("events", "--stats", cid).err
     assert "container does not exist" in shim("pause", "nope").err
+
+
+def test_kill_all_reaches_processes_that_outlived_pid_1(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    def no_pid_namespace(config: dict[str, Any]) -> None:
+        namespaces = config["linux"]["namespaces"]
+        config["linux"]["namespaces"] = [ns for ns in namespaces if ns["type"] != "pid"]
+
+    # Without a pid namespace the init's death does not take its children along.
+    bundle = make_bundle(["sh", "-c", "sleep 100 & sleep 100 & exit 0"], no_pid_namespace)
+    run_detached(shim, bundle, cid)
+    wait_for(lambda: shim.state(cid)["status"] == "stopped", "pid 1 to exit")
+    wait_for(lambda: len(cgroup_pids(shim, cid)) == 2, "the two orphans")
+    shim.ok("kill", "--all", cid, "KILL")
+    wait_for(lambda: cgroup_pids(shim, cid) == [], "an empty cgroup")

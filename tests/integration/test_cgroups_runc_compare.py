@@ -1,0 +1,112 @@
+"""pause/resume/ps/update/events side by side with runc 1.1 on this host (skipped when
+runc is not installed): same shapes, same refusals."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TIMEOUT, BundleFactory, Shim, leaked_cgroups, needs_busybox, needs_root
+from tests.integration._runc_compare import RUNC, needs_runc, wait_status
+
+pytestmark = [
+    needs_root,
+    needs_busybox,
+    needs_runc,
+    pytest.mark.privileged,
+    pytest.mark.timeout(90),
+]
+
+
+@pytest.fixture
+def runc(tmp_path: Path) -> Iterator[Shim]:
+    """runc on its own private root; teardown deletes its containers and checks for leaks."""
+    assert RUNC is not None
+    root = tmp_path / "runc-state"
+    r = Shim(root, binary=RUNC)
+    yield r
+    ids = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    for cid in ids:
+        subprocess.run(
+            r.argv("delete", "--force", cid), capture_output=True, timeout=TIMEOUT, check=False
+        )
+    cgroups = [c for cid in sorted(r.ids | set(ids)) for c in leaked_cgroups(cid)]
+    assert cgroups == [], f"runc cgroups left behind: {cgroups}"
+
+
+def shape(value: object) -> object:
+    """Keys and value types, recursively; `raw` (the kernel's memory.stat) left out."""
+    if isinstance(value, dict):
+        return {k: shape(v) for k, v in value.items() if k != "raw"}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def both(shim: Shim, runc: Shim, cid: str) -> list[tuple[Shim, str]]:
+    return [(shim, cid), (runc, "r" + cid[1:])]
+
+
+def test_events_stats_have_runcs_shape(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    bundle = str(make_bundle(["sleep", "100"]))
+    shapes = []
+    for tool, name in both(shim, runc, cid):
+        tool.ok("run", "-d", "--bundle", bundle, name)
+        shapes.append(shape(json.loads(tool.ok("events", "--stats", name).out)))
+    assert shapes[0] == shapes[1]
+
+
+def test_pause_resume_and_their_refusals_match_runc(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    bundle = str(make_bundle(["sleep", "100"]))
+    seen: list[list[object]] = []
+    for tool, name in both(shim, runc, cid):
+        tool.ok("create", "--bundle", bundle, name)
+        row: list[object] = [tool("resume", name).code]
+        tool.ok("pause", name)  # a created container may be paused
+        row += [tool.state(name)["status"], tool("pause", name).code]
+        tool.ok("resume", name)
+        row.append(tool.state(name)["status"])
+        tool.ok("start", name)
+        tool.ok("pause", name)
+        tool.ok("kill", "--all", name, "KILL")  # thaws, so everything dies
+        wait_status(tool, name, "stopped")
+        row += [tool.ok("ps", "-f", "json", name).out]
+        for args in (("pause",), ("resume",), ("update", "--memory", "1M")):
+            row.append(tool(*args, name).err.split("msg=")[-1].strip())
+        row.append(
+            tool("events", "--stats", name).err.split("msg=")[-1].strip().replace(name, "ID")
+        )
+        seen.append(row)
+    assert seen[0] == seen[1]
+    assert seen[0][1:4] == ["paused", 1, "created"]
+
+
+def test_update_writes_what_runc_writes(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    bundle = str(make_bundle(["sleep", "100"]))
+    files = []
+    for tool, name in both(shim, runc, cid):
+        tool.ok("run", "-d", "--bundle", bundle, name)
+        flags = (
+            "--memory",
+            "48M",
+            "--cpu-quota",
+            "30000",
+            "--cpu-share",
+            "300",
+            "--pids-limit",
+            "9",
+        )
+        tool.ok("update", *flags, name)
+        state = json.loads(tool.ok("events", "--stats", name).out)["data"]
+        files.append((state["memory"]["usage"]["limit"], state["pids"].get("limit")))
+    assert files[0] == files[1] == (48 << 20, 9)

@@ -56,6 +56,7 @@ static int parse_mount(const struct tlv *rec, struct mount_op *m)
 		case M_ATTR_CLR: bad = tlv_u64(&t, &m->attr_clr); break;
 		case M_FILE: bad = tlv_u32(&t, &b); m->file = (int)b; break;
 		case M_PLAIN_DIR: bad = tlv_u32(&t, &b); m->plain_dir = (int)b; break;
+		case M_PROC_OK: bad = tlv_u32(&t, &b); m->proc_ok = (int)b; break;
 		default: bad = !(t.tflags & TLV_OPTIONAL);
 		}
 		if (bad)

@@ -46,7 +46,8 @@ static int bind_console(struct helper *h, int peer)
 
 	if (rootfd < 0)
 		return report(h, "open /");
-	tfd = open_in_root(h, rootfd, "/dev/console", IN_ROOT_CREATE | IN_ROOT_FILE);
+	/* An image's /dev/console symlink must not steer the pty's bind (CVE-2025-52565). */
+	tfd = open_in_root(h, rootfd, "/dev/console", IN_ROOT_CREATE | IN_ROOT_FILE | IN_ROOT_NOFOLLOW_LAST);
 	close(rootfd);
 	if (tfd < 0)
 		return -1;

@@ -40,7 +40,7 @@ struct strv {
 struct mount_op {
 	const char *source, *dest, *fstype, *data;
 	uint64_t flags, propagation, remount, attr_set, attr_clr;
-	int file, plain_dir;
+	int file, plain_dir, proc_ok;
 };
 
 struct device_op {
@@ -112,6 +112,14 @@ struct helper {
 	int ctl;      /* the control socket of this stage */
 	int log_fd;   /* -1 once closed */
 	int console_sock, fifo_fd;
+	/*
+	 * Facts read by H1 from the host's procfs before any namespace or mount could be
+	 * arranged by the container, inherited by H2 (CVE-2025-52881: never read them from
+	 * the container's /proc, which an image or hook can overmount).
+	 */
+	int last_cap;
+	int setgroups_allowed;
+	int procfd;   /* H2 (create): a private procfs instance for sysctl writes, or -1 */
 	struct packet bootpkt;
 	struct boot boot;
 };
@@ -137,6 +145,13 @@ int expect(struct helper *h, uint16_t type);
 /* boot.c */
 int parse_boot(struct helper *h);
 
+/* procfs.c */
+int read_host_facts(struct helper *h);
+int read_setgroups(struct helper *h);
+int open_private_proc(struct helper *h);
+int open_in_proc(struct helper *h, const char *path, int flags);
+int on_procfs(int fd);
+
 /* namespaces.c */
 int join_namespaces(struct helper *h);
 int write_oom_score_adj(struct helper *h);
@@ -144,7 +159,14 @@ int unshare_namespaces(struct helper *h);
 int loopback_up(struct helper *h);
 
 /* resolve.c */
-enum { IN_ROOT_CREATE = 1, IN_ROOT_FILE = 2, IN_ROOT_PLAIN_DIR = 4, IN_ROOT_MAYBE_MISSING = 8 };
+enum {
+	IN_ROOT_CREATE = 1,
+	IN_ROOT_FILE = 2,
+	IN_ROOT_PLAIN_DIR = 4,
+	IN_ROOT_MAYBE_MISSING = 8,
+	IN_ROOT_NOFOLLOW_LAST = 16,  /* the last component may not be a symlink */
+	IN_ROOT_NOT_ON_PROC = 32     /* the target may not be on procfs (CVE-2019-16884) */
+};
 int open_in_root(struct helper *h, int rootfd, const char *path, unsigned flags);
 
 /* rootfs.c, mounts.c, devices.c */

@@ -83,6 +83,8 @@ static int build_container(struct helper *h)
 	const struct boot *b = &h->boot;
 	char errbuf[8192];
 
+	if (open_private_proc(h) < 0)
+		return -1;
 	if (b->loopback_up && loopback_up(h) < 0)
 		return -1;
 	if (prepare_rootfs(h) < 0)
@@ -99,7 +101,11 @@ static int build_container(struct helper *h)
 		return -1;
 	if (b->terminal && setup_console(h) < 0)
 		return -1;
-	return finish_rootfs(h);
+	if (finish_rootfs(h) < 0)
+		return -1;
+	close(h->procfd);
+	h->procfd = -1;
+	return 0;
 }
 
 /* H2: the container's init (create) or the exec'd process (exec). Returns only on failure. */
@@ -132,13 +138,15 @@ static int stage1(struct helper *h)
 {
 	pid_t pid;
 
-	if (hello(h) < 0)
+	if (hello(h) < 0 || read_host_facts(h) < 0)
 		return -1;
 	log_msg(h, LOG_DEBUG, "nsexec container setup");
 	/* Nobody in the container may ptrace us or open our /proc files (CVE-2016-9962). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return report(h, "set non-dumpable");
 	if (write_oom_score_adj(h) < 0 || join_namespaces(h) < 0 || unshare_namespaces(h) < 0)
+		return -1;
+	if (read_setgroups(h) < 0)  /* also drops H1's host /proc fd: H2 never gets it */
 		return -1;
 	/* CLONE_PARENT: H2 is the parent's child, so it can wait on a pidfd of it. */
 	pid = (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
@@ -173,6 +181,7 @@ int main(int argc, char **argv)
 	h.stage = STAGE_H1;
 	h.ctl = -1;
 	h.log_fd = -1;
+	h.procfd = -1;
 	if (argc != 2 || (n = strtol(argv[1], &end, 10), *end || n < 0 || n > 1000)) {
 		dprintf(2, "shim-init: internal helper of shim; not to be run by hand\n");
 		return 2;

@@ -85,7 +85,8 @@ int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 
 	tfd = open_in_root(h, rootfd, m->dest,
 			   (remount_only ? 0 : IN_ROOT_CREATE) | (m->file ? IN_ROOT_FILE : 0) |
-				   (m->plain_dir ? IN_ROOT_PLAIN_DIR : 0));
+				   (m->plain_dir ? IN_ROOT_PLAIN_DIR : 0) |
+				   (m->proc_ok ? 0 : IN_ROOT_NOT_ON_PROC));
 	if (tfd < 0)
 		return -1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);

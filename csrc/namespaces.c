@@ -19,11 +19,16 @@ int join_namespaces(struct helper *h)
 		if (setns(h->boot.join_pidfd, (int)h->boot.join_flags) < 0)
 			return report(h, "join the container's namespaces %#x", h->boot.join_flags);
 		close(h->boot.join_pidfd);
+		if ((h->boot.join_flags & CLONE_NEWUSER) && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+			return report(h, "become root in the container's user namespace");
 	}
 	for (unsigned i = 0; i < h->boot.n_ns; i++) {
 		if (setns(h->boot.ns_fds[i], (int)h->boot.ns_types[i]) < 0)
 			return report(h, "join namespace %#x", h->boot.ns_types[i]);
 		close(h->boot.ns_fds[i]);
+		/* In a joined user namespace our host ids may be unmapped: be its root. */
+		if (h->boot.ns_types[i] == CLONE_NEWUSER && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+			return report(h, "become root in the joined user namespace");
 	}
 	return 0;
 }

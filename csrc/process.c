@@ -21,23 +21,12 @@
 #define KEYCTL_JOIN_SESSION_KEYRING 1
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-static int last_cap(void)
-{
-	char buf[16] = { 0 };
-	int fd = open("/proc/sys/kernel/cap_last_cap", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	return n > 0 ? atoi(buf) : CAP_LAST_CAP;
-}
-
 static int apply_caps(struct helper *h)
 {
 	const struct boot *b = &h->boot;
 	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 	struct __user_cap_data_struct data[2];
-	int last = last_cap();
+	int last = h->last_cap;
 
 	for (int i = 0; i < 2; i++) {
 		data[i].effective = (uint32_t)(b->cap_effective >> (32 * i));
@@ -57,30 +46,18 @@ static int apply_caps(struct helper *h)
 	return 0;
 }
 
-/* In a user namespace whose setgroups is "deny" (rootless maps), setgroups(2) is refused: skip it. */
-static int setgroups_allowed(void)
-{
-	char buf[16] = { 0 };
-	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
-
-	if (fd >= 0)
-		close(fd);
-	return n <= 0 || strncmp(buf, "deny", 4) != 0;
-}
-
 /* Bounding set first (it needs CAP_SETPCAP), keep caps across the uid change, then the rest. */
 static int switch_user(struct helper *h)
 {
 	const struct boot *b = &h->boot;
-	int last = last_cap();
+	int last = h->last_cap;
 
 	for (int cap = 0; cap <= last && cap < 64; cap++)
 		if (!(b->cap_bounding >> cap & 1) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
 			return report(h, "drop capability %d from the bounding set", cap);
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
 		return report(h, "keep capabilities");
-	if (setgroups_allowed() && setgroups(b->n_groups, (gid_t *)b->groups) < 0)
+	if (h->setgroups_allowed && setgroups(b->n_groups, (gid_t *)b->groups) < 0)
 		return report(h, "setgroups");
 	if (setresgid(b->gid, b->gid, b->gid) < 0)
 		return report(h, "setgid %u", b->gid);

@@ -167,6 +167,7 @@ enum {
 	M_PLAIN_DIR = 108,      /* u32 bool: target must be a real directory (proc, sysfs) */
 	M_ATTR_SET = 109,       /* u64 mount_setattr attr_set, recursive */
 	M_ATTR_CLR = 110,
+	M_PROC_OK = 111,        /* u32 bool: the target may be on procfs (proc itself, lxcfs files) */
 
 	/* Record fields: device node */
 	D_PATH = 120,           /* absolute container path */

@@ -115,6 +115,15 @@ static int walk(struct helper *h, struct walk *w, const char *path, unsigned fla
 				close(fd);
 				return report_errno(h, 0, "%s must be mounted on ordinary directory", path);
 			}
+			if (last && (flags & IN_ROOT_NOFOLLOW_LAST)) {
+				close(fd);
+				return report_errno(h, ELOOP, "%s is a symlink", path);
+			}
+			/* /proc/self/fd/N and friends are magic links: never follow them. */
+			if (on_procfs(fd)) {
+				close(fd);
+				return report_errno(h, EXDEV, "%s: refusing to follow a link in /proc", path);
+			}
 			n = readlinkat(fd, "", target, sizeof(target) - 1);
 			close(fd);
 			if (n < 0)
@@ -174,6 +183,11 @@ int open_in_root(struct helper *h, int rootfd, const char *path, unsigned flags)
 	if ((flags & IN_ROOT_PLAIN_DIR) && (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
 		close(fd);
 		return report_errno(h, 0, "%s must be mounted on ordinary directory", path);
+	}
+	/* What the path resolves to counts, not its text: a symlink can lead into /proc. */
+	if ((flags & IN_ROOT_NOT_ON_PROC) && on_procfs(fd)) {
+		close(fd);
+		return report_errno(h, 0, "%s cannot be mounted because it is inside /proc", path);
 	}
 	return fd;
 }

@@ -75,6 +75,7 @@ def _mount_record(
     attr: tuple[int, int] = (0, 0),
     file: bool = False,
     plain_dir: bool = False,
+    proc_ok: bool = False,
 ) -> TlvWriter:
     rec = TlvWriter()
     rec.text(p.M_DEST, dest)
@@ -94,6 +95,8 @@ def _mount_record(
         rec.u32(p.M_FILE, 1)
     if plain_dir:
         rec.u32(p.M_PLAIN_DIR, 1)
+    if proc_ok:  # else the helper refuses a target that resolves onto procfs
+        rec.u32(p.M_PROC_OK, 1)
     return rec
 
 
@@ -163,6 +166,7 @@ def _config_mount(
             propagation=opts.propagation,
             attr=attr,
             file=is_file,
+            proc_ok=dest in PROC_ALLOWED,
         )
     else:
         rec = _mount_record(
@@ -174,6 +178,7 @@ def _config_mount(
             propagation=opts.propagation,
             attr=attr,
             plain_dir=m.type in ("proc", "sysfs"),
+            proc_ok=m.type == "proc" or dest in PROC_ALLOWED,
         )
     w.record(p.T_MOUNT, rec)
 

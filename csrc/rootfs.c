@@ -124,8 +124,6 @@ int switch_root(struct helper *h)
 	close(newroot);
 	if (chdir("/") < 0)
 		return report(h, "chdir /");
-	if ((b->root_propagation & MS_SHARED) && mount(NULL, "/", NULL, b->root_propagation, NULL) < 0)
-		return report(h, "set propagation of the new /");
 	return 0;
 fail:
 	close(oldroot);
@@ -251,6 +249,9 @@ int finish_rootfs(struct helper *h)
 		ret = -1;
 	for (size_t i = 0; i < b->masked.n && ret == 0; i++)
 		ret = masked_path(h, rootfd, devnull, b->masked.v[i]);
+	/* The configured propagation of "/", now that the root is final (runc 1.2 does so too). */
+	if (ret == 0 && b->root_propagation && mount(NULL, "/", NULL, b->root_propagation, NULL) < 0)
+		ret = report(h, "set propagation of the new /");
 	if (devnull >= 0)
 		close(devnull);
 	close(rootfd);

@@ -100,6 +100,7 @@ def _memory_set(mem: Memory) -> bool:
         or mem.swap
         or mem.swappiness is not None
         or mem.disable_oom_killer
+        or bool(mem.kernel_tcp)
     )
 
 
@@ -126,6 +127,9 @@ def _memory(directory: str, mem: Memory) -> None:
         _set(directory, "memory.soft_limit_in_bytes", str(mem.reservation), f"{where}.reservation")
     if mem.disable_oom_killer:
         _set(directory, "memory.oom_control", "1", f"{where}.disableOOMKiller")
+    if mem.kernel_tcp and fs.exists(f"{directory}/memory.kmem.tcp.limit_in_bytes"):
+        # runc 1.1 drops it; crun writes it, and this kernel still honours it on v1.
+        _set(directory, "memory.kmem.tcp.limit_in_bytes", str(mem.kernel_tcp), f"{where}.kernelTCP")
     swappiness = mem.swappiness
     if swappiness is not None and swappiness <= 100:  # runc: -1 (2**64-1) leaves it alone
         _set(directory, "memory.swappiness", str(swappiness), f"{where}.swappiness")

@@ -16,7 +16,7 @@ from shim.cgroups.placement import procs, remove
 from shim.errors import ShimError
 from shim.json_codec import dumps, loads
 from shim.logs import get_logger
-from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.hooks import HookSpec, run_hooks_warning
 from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import ContainerDir
 from shim.runtime.status import init_alive, proc_stat
@@ -140,7 +140,4 @@ def destroy(
     cdir.remove()
     if poststop:
         state = oci_state(cdir.id, "stopped", 0, bundle, annotations or {})
-        try:
-            run_hooks(poststop, state, bundle)
-        except ShimError as err:
-            log.error(str(err))
+        run_hooks_warning(poststop, state, bundle, "poststop")

@@ -87,3 +87,15 @@ def run_hooks(hooks: list[HookSpec], state_json: str, cwd: str) -> None:
             run_hook(hook, state_json, cwd)
         except HookFailed as err:
             raise HookFailed(f"error running hook #{index}: {err}") from None
+
+
+def run_hooks_warning(hooks: list[HookSpec], state_json: str, cwd: str, kind: str) -> None:
+    """poststart/poststop: a failure is logged and the rest still run (OCI: "as if the hook
+    had succeeded"); never raises HookFailed."""
+    from shim.logs import get_logger
+
+    for index, hook in enumerate(hooks):
+        try:
+            run_hook(hook, state_json, cwd)
+        except HookFailed as err:
+            get_logger().warning(f"{kind} hook failed: error running hook #{index}: {err}")

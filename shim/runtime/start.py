@@ -11,9 +11,8 @@ from __future__ import annotations
 import os
 import select
 
-from shim.errors import HookFailed, NotFound, ShimError, WrongState
-from shim.logs import get_logger
-from shim.runtime.hooks import HookSpec, run_hooks
+from shim.errors import NotFound, ShimError, WrongState
+from shim.runtime.hooks import HookSpec, run_hooks_warning
 from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import State, StateStore
 from shim.runtime.status import require, status_of
@@ -76,14 +75,8 @@ def poststart(state: State) -> None:
     hooks = [HookSpec.from_dict(h) for h in state.hooks("poststart")]
     if not hooks:
         return
-    try:
-        run_hooks(
-            hooks,
-            oci_state(state.id, "running", state.pid, state.bundle, state.annotations),
-            state.bundle,
-        )
-    except HookFailed as err:
-        get_logger().warning(f"poststart hook failed: {err}")
+    doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
+    run_hooks_warning(hooks, doc, state.bundle, "poststart")
 
 
 def start_container(store: StateStore, container_id: str) -> State:

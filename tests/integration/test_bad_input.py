@@ -455,8 +455,12 @@ def test_console_socket_without_terminal_is_refused(
 # --- features this runtime refuses explicitly -------------------------------------------
 
 
-def _seccomp(c: dict[str, object]) -> None:
-    _linux(c)["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW"}
+def _personality(c: dict[str, object]) -> None:
+    _linux(c)["personality"] = {"domain": "LINUX"}
+
+
+def _intel_rdt(c: dict[str, object]) -> None:
+    _linux(c)["intelRdt"] = {"closID": "guaranteed"}
 
 
 def _user_namespace_without_maps(c: dict[str, object]) -> None:
@@ -503,7 +507,8 @@ def test_a_bad_user_namespace_config_is_refused_naming_the_field(
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
-        (_seccomp, "linux.seccomp"),
+        (_personality, "linux.personality"),
+        (_intel_rdt, "linux.intelRdt"),
         (_apparmor, "process.apparmorProfile"),
     ],
 )

@@ -9,7 +9,7 @@ default (exactly as the v1 kernel keeps its list), and a request matches an
 exception when its access is a subset of the exception's.
 
 `attach` loads the program with bpf(2) and attaches it to the cgroup directory
-(BPF_F_ALLOW_MULTI), through cffi in ABI mode (`syscall`), so nothing is built.
+(BPF_F_ALLOW_MULTI), through `_kernel` (cffi in ABI mode), so nothing is built.
 """
 
 from __future__ import annotations
@@ -28,9 +28,6 @@ LDXW, AND32, RSH32, MOV32_REG, MOV64_IMM, JNE_IMM, JNE_REG, EXIT = (
     *(0x61, 0x54, 0x74, 0xBC, 0xB7, 0x55, 0x5D, 0x95),
 )
 PROG_TYPE_CGROUP_DEVICE, ATTACH_CGROUP_DEVICE, F_ALLOW_MULTI = 15, 6, 2
-CMD_PROG_LOAD, CMD_PROG_ATTACH = 5, 8
-_ATTR_SIZE = 128
-_NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
 
 
 def _insn(code: int, dst: int = 0, src: int = 0, off: int = 0, imm: int = 0) -> bytes:
@@ -101,62 +98,24 @@ def _block(rule: Rule) -> list[bytes]:
 
 def attach(directory: str, program: bytes, field: str = "linux.resources.devices") -> None:
     """Load `program` and attach it to the cgroup v2 `directory`; `CgroupError` naming
-    `field` (with the verifier's log) if the kernel refuses."""
-    from cffi import FFI
+    `field` (with the verifier's last word) if the kernel refuses."""
+    from shim.cgroups import _kernel
 
-    ffi = FFI()
-    ffi.cdef("long syscall(long number, ...);")
-    libc = ffi.dlopen(None)
-    nr = _NR_BPF.get(os.uname().machine)
-    if nr is None:
-        raise CgroupError(f"{field}: bpf(2) number unknown for {os.uname().machine}")
-
-    def bpf(cmd: int, attr: object) -> int:
-        ret = int(
-            libc.syscall(
-                ffi.cast("long", nr), ffi.cast("long", cmd), attr, ffi.cast("long", _ATTR_SIZE)
-            )
-        )
-        return ret if ret >= 0 else -int(ffi.errno)
-
-    insns = ffi.new("char[]", program)
-    license = ffi.new("char[]", b"Apache")
-    log = ffi.new("char[]", 65536)
-    attr = ffi.new("char[]", _ATTR_SIZE)
-    struct.pack_into(
-        "<IIQQIIQ",
-        ffi.buffer(attr),
-        0,
-        PROG_TYPE_CGROUP_DEVICE,
-        len(program) // INSN.size,
-        int(ffi.cast("uintptr_t", insns)),
-        int(ffi.cast("uintptr_t", license)),
-        1,  # log level: the verifier says why it refused
-        len(log),
-        int(ffi.cast("uintptr_t", log)),
-    )
-    prog_fd = bpf(CMD_PROG_LOAD, attr)
-    if prog_fd < 0:
-        detail = ffi.string(log).decode(errors="replace").strip().splitlines()[-1:] or [""]
-        raise CgroupError(
-            f"{field}: load the device program: {os.strerror(-prog_fd)} {detail[0]}".rstrip()
-        )
     try:
-        try:
-            dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as err:
-            raise CgroupError(f"{field}: open {directory}: {err.strerror}") from None
-        try:
-            attr = ffi.new("char[]", _ATTR_SIZE)
-            struct.pack_into(
-                "<IIII", ffi.buffer(attr), 0, dir_fd, prog_fd, ATTACH_CGROUP_DEVICE, F_ALLOW_MULTI
-            )
-            ret = bpf(CMD_PROG_ATTACH, attr)
-            if ret < 0:
-                raise CgroupError(
-                    f"{field}: attach the device program to {directory}: {os.strerror(-ret)}"
-                )
-        finally:
-            os.close(dir_fd)
+        prog_fd = _kernel.bpf_prog_load(PROG_TYPE_CGROUP_DEVICE, program, INSN.size)
+    except OSError as err:
+        raise CgroupError(f"{field}: load the device program: {err.strerror}") from None
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        os.close(prog_fd)
+        raise CgroupError(f"{field}: open {directory}: {err.strerror}") from None
+    try:
+        _kernel.bpf_prog_attach(dir_fd, prog_fd, ATTACH_CGROUP_DEVICE, F_ALLOW_MULTI)
+    except OSError as err:
+        raise CgroupError(
+            f"{field}: attach the device program to {directory}: {err.strerror}"
+        ) from None
     finally:
+        os.close(dir_fd)
         os.close(prog_fd)  # the attachment keeps the program alive

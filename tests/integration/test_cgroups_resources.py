@@ -269,3 +269,19 @@ def test_kill_all_reaches_processes_that_outlived_pid_1(
     wait_for(lambda: len(cgroup_pids(shim, cid)) == 2, "the two orphans")
     shim.ok("kill", "--all", cid, "KILL")
     wait_for(lambda: cgroup_pids(shim, cid) == [], "an empty cgroup")
+
+
+def test_delete_removes_cgroups_made_inside_the_containers_own(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    run_detached(shim, make_bundle(["sh", "-c", "sleep 100 & wait"]), cid)
+    wait_for(lambda: len(cgroup_pids(shim, cid)) == 2, "two processes")
+    paths = cgroup_paths(shim, cid)
+    # As a container with a writable cgroup mount would: a sub-cgroup holding a process.
+    nested = [Path(paths[key], "inner", "deeper") for key in ("", "pids") if key in paths]
+    for directory in nested:
+        directory.mkdir(parents=True)
+        (directory / "cgroup.procs").write_text(str(max(cgroup_pids(shim, cid))))
+    shim.ok("delete", "--force", cid)
+    assert [d for d in nested if d.parent.exists()] == []
+    assert not any(Path(p).exists() for p in paths.values())

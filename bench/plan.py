@@ -24,7 +24,7 @@ class Plan:
 
 FULL = Plan(
     mode="full",
-    floor_rounds=500,
+    floor_rounds=300,
     run_rounds=300,
     cycle_rounds=300,
     memory_rounds=30,

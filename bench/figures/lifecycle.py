@@ -10,7 +10,7 @@ import os
 
 from bench import proc
 from bench.context import Context
-from bench.figures.floor import SPAWN, UNSHARE
+from bench.figures.floor import CONTAINER, SPAWN
 from bench.model import Figure
 from bench.peers import Peer
 from bench.stats import rotated
@@ -33,7 +33,7 @@ def figure(ctx: Context, key: str, title: str, unit: str, floor: str | None = No
 
 
 def measure_run(ctx: Context) -> Figure:
-    fig = figure(ctx, "run", "`run` of busybox `true` in the foreground", "ms", UNSHARE)
+    fig = figure(ctx, "run", "`run` of busybox `true` in the foreground", "ms", CONTAINER)
     ctx.say(f"run: {ctx.plan.run_rounds} rounds")
     peers = _by_name(ctx)
     for turn in range(ctx.plan.run_rounds):
@@ -68,11 +68,11 @@ def _cycle(peer: Peer, bundle: str, workdir: str) -> dict[str, float]:
 
 def measure_cycle(ctx: Context) -> list[Figure]:
     figs = {
-        "create": figure(ctx, "create", "`create` (busybox `true`)", "ms", UNSHARE),
+        "create": figure(ctx, "create", "`create` (busybox `true`)", "ms", CONTAINER),
         "state": figure(ctx, "state", "`state` of a created container", "ms", SPAWN),
         "start": figure(ctx, "start", "`start`", "ms", SPAWN),
         "delete": figure(ctx, "delete", "`delete` of the stopped container", "ms", SPAWN),
-        "cycle": figure(ctx, "cycle", "create + start + delete (sum per cycle)", "ms", UNSHARE),
+        "cycle": figure(ctx, "cycle", "create + start + delete (sum per cycle)", "ms", CONTAINER),
     }
     ctx.say(f"create/state/start/delete: {ctx.plan.cycle_rounds} rounds")
     peers = _by_name(ctx)

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, argv: list[str], names: list[str]) -> int:
         os.mkdir(lib_peer.root, 0o700)
     info = _info(argv, plan, peers)
     failed: list[str] = []
+    interrupted = False
     try:
         binary = shim_binary()
         assert binary is not None  # preflight checked
@@ -116,17 +117,22 @@ def run(args: argparse.Namespace, argv: list[str], names: list[str]) -> int:
         figures, lib = _measure(ctx, lib_peer)
     except proc.BenchError as err:
         failed.append(str(err))
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         for peer in [*peers, *([lib_peer] if lib_peer else [])]:
             failed += peer.cleanup()
         proc.reap_orphans()
         if not failed:
             shutil.rmtree(workdir, ignore_errors=True)
+    if interrupted:
+        failed.append("interrupted")
     if failed:
         for line in failed:
             print(f"bench: {line}", file=sys.stderr)
-        print(f"bench: files kept in {workdir}", file=sys.stderr)
-        return 1
+        if os.path.isdir(workdir):
+            print(f"bench: files kept in {workdir}", file=sys.stderr)
+        return 130 if interrupted else 1
     info.seconds = time.monotonic() - started
     results = Results(info=info, figures=figures, library=lib, notes=notes)
     path = args.json or str(RESULTS_DIR / f"{info.date.replace(':', '')}-{plan.mode}.json")

@@ -43,9 +43,22 @@ def spawn(argv: Sequence[str], *, stdout: int, stderr: int) -> int:
         os.close(devnull)
 
 
+def settle(pid: int) -> None:
+    """After an interrupt (Ctrl-C, SIGTERM): let a command finish before cleanup runs, so
+    whatever it makes is there to delete rather than appearing after the cleanup."""
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
 def reap(pid: int, argv: Sequence[str], err_fd: int) -> resource.struct_rusage:
     """wait4 for pid; raise BenchError carrying its stderr when it did not exit 0."""
-    _, status, usage = os.wait4(pid, 0)
+    try:
+        _, status, usage = os.wait4(pid, 0)
+    except BaseException:
+        settle(pid)
+        raise
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise BenchError(f"{' '.join(argv)}: exit status {code}: {read_all(err_fd).strip()}")

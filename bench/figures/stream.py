@@ -24,6 +24,18 @@ PIPE_SIZE = 1 << 20  # one dd block: every writer gets the same pipe
 FLOOR = "host dd"
 
 
+def _read_to_eof(fd: int) -> tuple[int, int, int]:
+    """Bytes read, and the clock at the first byte and at EOF (ns)."""
+    view = memoryview(bytearray(PIPE_SIZE))
+    got, first = 0, 0
+    with open(fd, "rb", buffering=0, closefd=False) as pipe:
+        while n := pipe.readinto(view):
+            if not got:
+                first = time.perf_counter_ns()
+            got += n
+    return got, first, time.perf_counter_ns()
+
+
 def _drain(argv: list[str], expect: int) -> float:
     """Run argv with stdout into a pipe, read it all; MiB/s from first byte to EOF."""
     r, w = os.pipe2(os.O_CLOEXEC)
@@ -33,14 +45,13 @@ def _drain(argv: list[str], expect: int) -> float:
         pid = proc.spawn(argv, stdout=w, stderr=err)
         os.close(w)
         w = -1
-        view = memoryview(bytearray(PIPE_SIZE))
-        got, first = 0, 0
-        with open(r, "rb", buffering=0, closefd=False) as pipe:
-            while n := pipe.readinto(view):
-                if not got:
-                    first = time.perf_counter_ns()
-                got += n
-        end = time.perf_counter_ns()
+        try:
+            got, first, end = _read_to_eof(r)
+        except BaseException:
+            os.close(r)  # the writer gets EPIPE and ends
+            r = -1
+            proc.settle(pid)
+            raise
         proc.reap(pid, argv, err)
     finally:
         for fd in (r, w, err):

@@ -68,6 +68,16 @@ static int switch_user(struct helper *h)
 	return apply_caps(h);
 }
 
+/* Go's error texts are lower case ("no such file or directory"); runc's messages carry them. */
+static const char *go_strerror(int err)
+{
+	static char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s", strerror(err));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	return buf;
+}
+
 /*
  * CVE-2024-21626: a cwd outside the root shows as "(unreachable)..." or fails. Returns
  * 1 when chdir was refused (EACCES/EPERM) and should be retried after the user switch.
@@ -79,7 +89,7 @@ static int enter_cwd(struct helper *h, const char *cwd, int last_try)
 	if (chdir(cwd) < 0) {
 		if (!last_try && (errno == EACCES || errno == EPERM))
 			return 1;
-		return report(h, "chdir to cwd (\"%s\") set in config.json", cwd);
+		return report_errno(h, 0, "chdir to cwd (\"%s\") set in config.json failed: %s", cwd, go_strerror(errno));
 	}
 	if (!getcwd(buf, sizeof(buf)) || buf[0] != '/')
 		return report_errno(h, EPERM, "current working directory is outside of container mount namespace root");
@@ -94,16 +104,6 @@ static const char *getenv_in(const struct strv *env, const char *name)
 		if (!strncmp(env->v[i], name, len) && env->v[i][len] == '=')
 			return env->v[i] + len + 1;
 	return NULL;
-}
-
-/* Go's error texts are lower case ("no such file or directory"); runc's messages carry them. */
-static const char *go_strerror(int err)
-{
-	static char buf[128];
-
-	snprintf(buf, sizeof(buf), "%s", strerror(err));
-	buf[0] = (char)tolower((unsigned char)buf[0]);
-	return buf;
 }
 
 static int executable(const char *path)

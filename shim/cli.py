@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from shim.runtime.create import CreateOptions
+    from shim.runtime.foreground import SignalForwarder
     from shim.runtime.state_store import StateStore
 
 # Commands whose machinery lands with later work: refused clearly, never half-done.
@@ -137,6 +138,12 @@ def cmd_exec(inv: Invocation) -> int:
         from shim.io.console import socket_pair
 
         ours, console_fd = socket_pair()
+    forwarder = None
+    if not detach:
+        from shim.runtime.foreground import SignalForwarder
+
+        forwarder = SignalForwarder()
+        forwarder.install()  # before the process exists: early signals are held, then sent
     opts = ExecOptions(
         args=inv.args[1:],
         process_file=process_file,
@@ -147,9 +154,7 @@ def cmd_exec(inv: Invocation) -> int:
         user=inv.flag_str("user"),
         additional_gids=inv.flag_ints("additional-gids"),
         caps=inv.flag_list("cap"),
-        no_new_privs=True
-        if "no-new-privs" in inv.given and inv.flag_bool("no-new-privs")
-        else None,
+        no_new_privs=inv.flag_bool("no-new-privs") if "no-new-privs" in inv.given else None,
         preserve_fds=inv.flag_int("preserve-fds"),
         cgroups=inv.flag_list("cgroup"),
         ignore_paused=inv.flag_bool("ignore-paused"),
@@ -163,10 +168,15 @@ def cmd_exec(inv: Invocation) -> int:
     if pid_file:
         from shim.runtime.create import write_pid_file
 
-        write_pid_file(os.path.abspath(pid_file), pid)
-    if detach:
+        try:
+            write_pid_file(os.path.abspath(pid_file), pid)
+        except ShimError:
+            os.kill(pid, 9)  # runc's rule: no pid file, no process
+            os.waitpid(pid, 0)
+            raise
+    if forwarder is None:
         return 0
-    return _foreground(pid, ours)
+    return _foreground(pid, ours, forwarder)
 
 
 def _process_file_terminal(path: str) -> bool:
@@ -181,20 +191,21 @@ def _process_file_terminal(path: str) -> bool:
     return isinstance(data, dict) and data.get("terminal") is True
 
 
-def _foreground(pid: int, console: int | None) -> int:
+def _foreground(pid: int, console: int | None, forwarder: SignalForwarder) -> int:
     """Forward signals to the process, pump its pty, exit with its status."""
-    from shim.runtime.foreground import forward_signals, wait_for
+    from shim.runtime.foreground import wait_for
 
     proxy = None
     if console is not None:
         from shim.io.console import PtyProxy, recv_master
 
         proxy = PtyProxy(recv_master(console))
+        forwarder.watch_pty(proxy)
     try:
-        pidfd = os.pidfd_open(pid)
-        forward_signals(pidfd, proxy)
+        forwarder.target(pid)
         return wait_for(pid, proxy)
     finally:
+        forwarder.close()
         if proxy is not None:
             proxy.close()
 

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from typing import TextIO
 
-    from anyio.abc import ObjectReceiveStream, ObjectSendStream, TaskGroup
-    from anyio.streams.memory import MemoryObjectSendStream
+    from anyio.abc import ObjectSendStream, TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
     from shim.cgroups.manager import Manager
     from shim.cgroups.oom import OomWatch
@@ -44,7 +44,7 @@ BUFFER = 64  # events queued for a slow reader before producers wait
 @asynccontextmanager
 async def container_events(
     store: StateStore, container_id: str, interval: float
-) -> AsyncIterator[ObjectReceiveStream[Event]]:
+) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
     """One container's events. Raises `NotFound`, or `WrongState` with runc's text
     (`container with id ID is not running`) when it has stopped already."""
     with Target(store, container_id) as target:
@@ -61,7 +61,7 @@ async def container_events(
 @asynccontextmanager
 async def all_events(
     store: StateStore, interval: float
-) -> AsyncIterator[ObjectReceiveStream[Event]]:
+) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
     """Every container's events under `store`, merged; new containers join as they
     appear, deleted ones drop out."""
     send, receive = anyio.create_memory_object_stream[Event](BUFFER)
@@ -114,7 +114,9 @@ async def _oom_loop(
             done.cancel()
             return
         for _ in range(count):
-            await send.send(Event(OOM, container_id))
+            if not await _deliver(send, Event(OOM, container_id)):
+                done.cancel()
+                return
 
 
 async def _stats_loop(
@@ -130,7 +132,8 @@ async def _stats_loop(
             if not manager.exists():
                 return  # removed while we read it
             raise
-        await send.send(event)
+        if not await _deliver(send, event):
+            return
 
 
 async def _scan_root(
@@ -151,6 +154,15 @@ async def _scan_root(
                     watched.add((cid, state.created))
                     tg.start_soon(follow, state, send.clone())
             await anyio.sleep(SCAN_INTERVAL)
+
+
+async def _deliver(send: ObjectSendStream[Event], event: Event) -> bool:
+    """Send; False once the reader has gone (its end closed), which ends the producer."""
+    try:
+        await send.send(event)
+    except anyio.BrokenResourceError:
+        return False
+    return True
 
 
 def _gone(state_file: str, manager: Manager) -> bool:

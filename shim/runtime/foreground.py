@@ -22,18 +22,45 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def forward_signals(pidfd: int, proxy: PtyProxy | None) -> None:
-    def forward(signum: int, _frame: object) -> None:
+class SignalForwarder:
+    """Catches every signal from before the process exists and forwards them once it does.
+
+    Installed before create/exec starts anything, as runc does: a signal that arrives
+    while the process is being set up is held, not lost and not fatal to us.
+    """
+
+    def __init__(self) -> None:
+        self.pidfd = -1
+        self.pending: list[int] = []
+
+    def install(self) -> None:
+        for sig in signal.valid_signals():
+            if sig not in UNFORWARDED and sig < signal.SIGRTMIN:
+                signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if self.pidfd < 0:
+            self.pending.append(signum)
+            return
         try:
-            signal.pidfd_send_signal(pidfd, signum)
+            signal.pidfd_send_signal(self.pidfd, signum)
         except ProcessLookupError:
             pass
 
-    for sig in signal.valid_signals():
-        if sig not in UNFORWARDED and sig < signal.SIGRTMIN:
-            signal.signal(sig, forward)
-    if proxy is not None:
+    def target(self, pid: int) -> None:
+        """From now on signals go to `pid`; the held ones first, in order."""
+        self.pidfd = os.pidfd_open(pid)
+        pending, self.pending = self.pending, []
+        for signum in pending:
+            self._on_signal(signum, None)
+
+    def watch_pty(self, proxy: PtyProxy) -> None:
         signal.signal(signal.SIGWINCH, lambda _s, _f: proxy.resize())
+
+    def close(self) -> None:
+        if self.pidfd >= 0:
+            os.close(self.pidfd)
+            self.pidfd = -1
 
 
 def wait_for(pid: int, proxy: PtyProxy | None) -> int:

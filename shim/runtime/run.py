@@ -13,7 +13,7 @@ from shim.io.console import PtyProxy, recv_master, socket_pair
 from shim.logs import get_logger
 from shim.runtime.create import CreateOptions, create_container
 from shim.runtime.delete import delete_container
-from shim.runtime.foreground import forward_signals, wait_for
+from shim.runtime.foreground import SignalForwarder, wait_for
 from shim.runtime.start import poststart, release
 from shim.runtime.state_store import StateStore
 
@@ -30,6 +30,8 @@ def run_container(
 ) -> int:
     """Run in the foreground; returns the exit code to exit with."""
     ours = None
+    forwarder = SignalForwarder()
+    forwarder.install()  # before anything starts: a signal during create is held, then sent
     if terminal:
         ours, theirs = socket_pair()
         opts.console_fd = theirs
@@ -46,15 +48,16 @@ def run_container(
     try:
         if ours is not None:
             proxy = PtyProxy(recv_master(ours))
-        pidfd = os.pidfd_open(state.pid)
-        forward_signals(pidfd, proxy)
+            forwarder.watch_pty(proxy)
         release(state, os.path.join(store.root, container_id, "exec.fifo"))
+        forwarder.target(state.pid)  # pid 1 ignores what it has no handler for until exec
         poststart(state)
         code = wait_for(state.pid, proxy)
     except BaseException:
         delete_container(store, container_id, force=True)
         raise
     finally:
+        forwarder.close()
         if proxy is not None:
             proxy.close()
     if not keep:

@@ -32,6 +32,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run of about a minute")
     parser.add_argument("--json", metavar="PATH", help="where to write every sample")
     parser.add_argument(
+        "--report",
+        metavar="PATH",
+        help="print the tables of an earlier run's JSON; measure nothing",
+    )
+    parser.add_argument(
         "runtimes",
         nargs="*",
         metavar="RUNTIME",
@@ -145,6 +150,9 @@ def run(args: argparse.Namespace, argv: list[str], names: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse(argv)
+    if args.report:
+        print(report.render(report.read_json(args.report)), end="")
+        return 0
     names = args.runtimes or list(DEFAULT_RUNTIMES)
     problems = preflight(names)
     if problems:

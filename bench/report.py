@@ -8,6 +8,25 @@ from bench.model import Figure, LibraryResult, Results
 from bench.stats import median, quantile
 
 SHIMV2_NA = "n/a: containerd shim not built yet"
+LABELS = {
+    "run": "`run` of `true`, foreground",
+    "create": "`create`",
+    "state": "`state`",
+    "start": "`start`",
+    "delete": "`delete`",
+    "cycle": "create + start + delete",
+    "create_rss": "peak RSS of `create`",
+    "init_rss": "RSS of the waiting init",
+    "version": "`--version`",
+    "exec": "`exec` of `true`",
+    "stream": "stdout throughput of `run`",
+    "churn1_rate": "churn, 1 worker",
+    "churn1_cpu": "CPU per cycle, 1 worker",
+    "churn1_latency": "cycle latency, 1 worker",
+    "churn8_rate": "churn, 8 workers",
+    "churn8_cpu": "CPU per cycle, 8 workers",
+    "churn8_latency": "cycle latency, 8 workers",
+}
 
 
 def fmt(value: float) -> str:
@@ -66,6 +85,35 @@ def figure_table(fig: Figure, order: list[str]) -> list[str]:
     return [f"**{fig.title}** ({fig.unit}{better})", "", *_markdown(header, rows)]
 
 
+def summary_table(figures: list[Figure], order: list[str]) -> list[str]:
+    """Every figure on one row: each runtime's median (and its ratio to the first), the floor."""
+    first = order[0]
+    header = ["figure", "unit", *order, "floor"]
+    rows = []
+    for fig in figures:
+        if fig.key == "floor":
+            continue
+        base = median(fig.samples[first]) if fig.samples.get(first) else None
+        cells = []
+        for name in order:
+            samples = fig.samples.get(name)
+            if not samples:
+                cells.append("n/a")
+                continue
+            med = median(samples)
+            cells.append(
+                fmt(med) if name == first or not base else f"{fmt(med)} ({med / base:.2f}x)"
+            )
+        floor = f"{fmt(median(fig.floor))} ({fig.floor_name})" if fig.floor else ""
+        unit = fig.unit + (" ↑" if fig.higher_is_better else "")
+        rows.append([LABELS.get(fig.key, fig.key), unit, *cells, floor])
+    return [
+        f"**summary: medians; (x) is the ratio to {first}; ↑ higher is better**",
+        "",
+        *_markdown(header, rows),
+    ]
+
+
 def library_table(lib: LibraryResult) -> list[str]:
     rows = [[str(s.cycle), str(s.fds), fmt(s.rss_kb / 1024)] for s in lib.samples]
     lines = [
@@ -100,6 +148,7 @@ def render(results: Results) -> str:
         "; ".join(f"{name}: {v}" for name, v in info.versions.items()),
         "",
     ]
+    out += [*summary_table(results.figures, order), ""]
     for fig in results.figures:
         out += [*figure_table(fig, order), ""]
     if results.library is not None:
@@ -113,3 +162,8 @@ def write_json(path: str, results: Results) -> None:
     with open(path, "wb") as f:
         f.write(msgspec.json.format(msgspec.json.encode(results), indent=1))
         f.write(b"\n")
+
+
+def read_json(path: str) -> Results:
+    with open(path, "rb") as f:
+        return msgspec.json.decode(f.read(), type=Results)

@@ -258,3 +258,22 @@ def test_update_reads_resources_from_a_file(
     assert event["data"]["pids"]["limit"] == 33
     res = shim("update", "-r", str(tmp_path / "missing.json"), cid)
     assert f"open {tmp_path}/missing.json: no such file or directory" in res.err
+
+
+@pytest.mark.anyio
+async def test_a_reader_that_leaves_with_a_full_buffer_ends_the_stream_cleanly(
+    tmp_path: Path, make_bundle: BundleFactory, cid: str, anyio_backend: str
+) -> None:
+    from shim.runtime.events import BUFFER, all_events
+
+    runtime = Runtime(str(tmp_path / "root"))
+    try:
+        with anyio.fail_after(30):
+            await anyio.to_thread.run_sync(runtime.create, cid, str(make_bundle(["sleep", "100"])))
+            async with all_events(runtime.store, 0.001) as merged:
+                while merged.statistics().current_buffer_used < BUFFER:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)  # then a producer waits in send()
+            # leaving with producers blocked raised nothing
+    finally:
+        await anyio.to_thread.run_sync(runtime.delete, cid, True)
+    assert leaked_cgroups(cid) == []

@@ -10,7 +10,11 @@ import sys
 
 from shim import OCI_VERSION, __version__
 from shim.cli_args import Invocation, help_text, parse_command, parse_globals
-from shim.errors import ExecFailed, ShimError, UnknownCommand, Unsupported, UsageError
+from shim.cli_cgroups import cmd_events, cmd_pause, cmd_ps, cmd_resume, cmd_update
+from shim.cli_common import console_fd as _console_fd
+from shim.cli_common import store_of as _store
+from shim.cli_exec import cmd_exec
+from shim.errors import ExecFailed, ShimError, UnknownCommand, UsageError
 from shim.logs import Logger, get_logger, report_fatal, setup
 
 TYPE_CHECKING = False
@@ -18,8 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from shim.runtime.create import CreateOptions
-    from shim.runtime.foreground import SignalForwarder
-    from shim.runtime.state_store import StateStore
 
 # Commands whose machinery lands with later work: refused clearly, never half-done.
 NOT_YET = {
@@ -31,31 +33,6 @@ FAILED_PREFIX = {
     "run": "shim run failed: ",
     "exec": "exec failed: ",
 }
-
-
-def _store(inv: Invocation) -> StateStore:
-    from shim.runtime.state_store import StateStore
-
-    if inv.global_bool("systemd-cgroup"):
-        if os.path.isdir("/run/systemd/system"):
-            raise ShimError(
-                "--systemd-cgroup: the systemd cgroup driver is not supported; use cgroupfs"
-            )
-        raise ShimError("--systemd-cgroup: systemd is not running on this host")
-    return StateStore(inv.global_str("root"))
-
-
-def _console_fd(inv: Invocation, terminal: bool, detached: bool) -> int | None:
-    socket_path = inv.flag_str("console-socket")
-    if terminal and detached and not socket_path:
-        raise ShimError("cannot allocate tty if runc will detach without setting console socket")
-    if socket_path and not (terminal and detached):
-        raise ShimError("cannot use console socket if runc will not detach or allocate tty")
-    if not socket_path:
-        return None
-    from shim.io.console import connect_console_socket
-
-    return connect_console_socket(socket_path)
 
 
 def _create_options(inv: Invocation, terminal: bool, detached: bool) -> CreateOptions:
@@ -119,95 +96,6 @@ def cmd_run(inv: Invocation) -> int:
             os.close(opts.console_fd)
     start_container(store, inv.args[0])
     return 0
-
-
-def cmd_exec(inv: Invocation) -> int:
-    from shim.runtime.exec import ExecOptions, exec_process
-
-    store = _store(inv)
-    detach, tty = inv.flag_bool("detach"), inv.flag_bool("tty")
-    process_file = inv.flag_str("process")
-    for flag in ("process-label", "apparmor"):
-        if inv.flag_str(flag):
-            raise Unsupported(f"--{flag}: LSM labels are not supported by this runtime")
-    if process_file and not tty:
-        tty = _process_file_terminal(process_file)
-    console_fd = _console_fd(inv, tty, detach)
-    ours = None
-    if tty and not detach:
-        from shim.io.console import socket_pair
-
-        ours, console_fd = socket_pair()
-    forwarder = None
-    if not detach:
-        from shim.runtime.foreground import SignalForwarder
-
-        forwarder = SignalForwarder()
-        forwarder.install()  # before the process exists: early signals are held, then sent
-    opts = ExecOptions(
-        args=inv.args[1:],
-        process_file=process_file,
-        tty=tty,
-        console_fd=console_fd,
-        cwd=inv.flag_str("cwd"),
-        env=inv.flag_list("env"),
-        user=inv.flag_str("user"),
-        additional_gids=inv.flag_ints("additional-gids"),
-        caps=inv.flag_list("cap"),
-        no_new_privs=inv.flag_bool("no-new-privs") if "no-new-privs" in inv.given else None,
-        preserve_fds=inv.flag_int("preserve-fds"),
-        cgroups=inv.flag_list("cgroup"),
-        ignore_paused=inv.flag_bool("ignore-paused"),
-    )
-    try:
-        pid = exec_process(store, inv.args[0], opts)
-    finally:
-        if console_fd is not None:
-            os.close(console_fd)
-    pid_file = inv.flag_str("pid-file")
-    if pid_file:
-        from shim.runtime.create import write_pid_file
-
-        try:
-            write_pid_file(os.path.abspath(pid_file), pid)
-        except ShimError:
-            os.kill(pid, 9)  # runc's rule: no pid file, no process
-            os.waitpid(pid, 0)
-            raise
-    if forwarder is None:
-        return 0
-    return _foreground(pid, ours, forwarder)
-
-
-def _process_file_terminal(path: str) -> bool:
-    """A process.json decides on its own terminal (conmon passes --tty next to -p)."""
-    try:
-        with open(path, "rb") as f:
-            from shim.json_codec import loads
-
-            data = loads(f.read())
-    except (OSError, ValueError):
-        return False  # exec reports the real problem when it reads the file
-    return isinstance(data, dict) and data.get("terminal") is True
-
-
-def _foreground(pid: int, console: int | None, forwarder: SignalForwarder) -> int:
-    """Forward signals to the process, pump its pty, exit with its status."""
-    from shim.runtime.foreground import wait_for
-
-    proxy = None
-    if console is not None:
-        from shim.io.console import PtyProxy, recv_master
-
-        proxy = PtyProxy(recv_master(console))
-        forwarder.watch_pty(proxy)
-    try:
-        forwarder.target(pid)
-        return wait_for(pid, proxy)
-    finally:
-        forwarder.close()
-        if proxy is not None:
-            proxy.close()
 
 
 def cmd_start(inv: Invocation) -> int:
@@ -285,85 +173,6 @@ def cmd_features(inv: Invocation) -> int:
 
     sys.stdout.buffer.write(features_json())
     return 0
-
-
-def cmd_pause(inv: Invocation) -> int:
-    from shim.runtime.pause import pause_container
-
-    pause_container(_store(inv), inv.args[0])
-    return 0
-
-
-def cmd_resume(inv: Invocation) -> int:
-    from shim.runtime.pause import resume_container
-
-    resume_container(_store(inv), inv.args[0])
-    return 0
-
-
-def cmd_ps(inv: Invocation) -> int:
-    from shim.runtime.ps import container_pids, ps_table
-
-    fmt = inv.flag_str("format")
-    if fmt not in ("table", "json"):
-        raise ShimError("invalid format option")
-    pids = container_pids(_store(inv), inv.args[0])
-    if fmt == "json":
-        from shim.json_codec import dumps
-
-        sys.stdout.write((dumps(pids) if pids else "null") + "\n")
-    else:
-        sys.stdout.write(ps_table(pids, inv.args[1:]))
-    return 0
-
-
-def cmd_update(inv: Invocation) -> int:
-    from shim.runtime import update_request
-    from shim.runtime.update import update_container
-
-    source = inv.flag_str("resources")
-    if source:
-        res = update_request.from_json(_read_resources(source))
-    else:
-        strings = {k: v for k, v in inv.flags.items() if isinstance(v, str)}
-        ints = {k: v for k, v in inv.flags.items() if isinstance(v, int)}
-        res = update_request.from_flags(strings, ints, inv.given, get_logger().warning)
-    update_container(_store(inv), inv.args[0], res)
-    return 0
-
-
-def _read_resources(source: str) -> bytes:
-    if source == "-":
-        return sys.stdin.buffer.read()
-    try:
-        with open(source, "rb") as f:
-            return f.read()
-    except OSError as err:
-        raise ShimError(f"open {source}: {(err.strerror or str(err)).lower()}") from None
-
-
-def cmd_events(inv: Invocation) -> int:
-    interval = inv.flag_seconds("interval")
-    if interval <= 0:
-        raise ShimError("duration interval must be greater than 0")
-    everything = inv.flag_bool("all")
-    if not everything and len(inv.args) != 1:
-        prog = os.path.basename(sys.argv[0]) if sys.argv else "shim"
-        raise UsageError(
-            f'{prog}: "events" requires exactly 1 argument(s)',
-            f"Incorrect Usage.\n\n{help_text('events')}",
-        )
-    store = _store(inv)
-    if inv.flag_bool("stats"):
-        from shim.runtime.container_stats import stats_now, stats_of_all
-
-        events = stats_of_all(store) if everything else [stats_now(store, inv.args[0])]
-        sys.stdout.write("".join(event.to_json() + "\n" for event in events))
-        return 0
-    from shim.runtime.events import print_events
-
-    backend = os.environ.get("SHIM_ASYNC_BACKEND", "asyncio")
-    return print_events(store, None if everything else inv.args[0], interval, backend)
 
 
 COMMANDS: dict[str, Callable[[Invocation], int]] = {

@@ -1,42 +1,17 @@
-"""What pause, resume, update, ps and events share: their state rules and the container.
+"""What pause, resume, update, ps and events share: the container they act on.
 
-The moves of these operations, as a table in the style of `status.ALLOWED`
-(status, op) -> allowed, with runc's text for every refusal.
+Their moves are in `status.ALLOWED`, with the rest of the state machine.
 """
 
 from __future__ import annotations
 
-from shim.errors import NotFound, WrongState
-from shim.runtime.status import CREATED, PAUSED, RUNNING, STOPPED, status_of
+from shim.errors import NotFound
+from shim.runtime.status import require, status_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cgroups.manager import Manager
     from shim.runtime.state_store import ContainerDir, State, StateStore
-
-ALLOWED: frozenset[tuple[str, str]] = frozenset(
-    {
-        (CREATED, "pause"),
-        (RUNNING, "pause"),
-        (PAUSED, "resume"),
-        *((status, "update") for status in (CREATED, RUNNING, PAUSED)),
-        *((status, "events") for status in (CREATED, RUNNING, PAUSED)),
-        *((status, "ps") for status in (CREATED, RUNNING, PAUSED, STOPPED)),
-    }
-)
-REFUSALS: dict[str, str] = {
-    "pause": "container not running",
-    "resume": "container not paused",
-    "update": "container not running",
-    "events": "container with id {id} is not running",
-}
-
-
-def require(status: str, op: str, container_id: str) -> None:
-    """Raise WrongState with runc's text unless `op` is allowed in `status`."""
-    if (status, op) not in ALLOWED:
-        text = REFUSALS.get(op, f"cannot {op} a container that is {status}")
-        raise WrongState(text.format(id=container_id))
 
 
 class Target:

@@ -28,6 +28,12 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         (PAUSED, "kill"),
         (CREATED, "delete"),
         (STOPPED, "delete"),
+        (CREATED, "pause"),
+        (RUNNING, "pause"),
+        (PAUSED, "resume"),
+        *((status, "update") for status in (CREATED, RUNNING, PAUSED)),
+        *((status, "events") for status in (CREATED, RUNNING, PAUSED)),
+        *((status, "ps") for status in (CREATED, RUNNING, PAUSED, STOPPED)),
     }
 )
 # runc's texts for a refused move.
@@ -38,6 +44,10 @@ REFUSALS: dict[tuple[str, str], str] = {
     (STOPPED, "kill"): "container not running",
     (RUNNING, "delete"): "cannot delete container {id} that is not stopped: running",
     (PAUSED, "delete"): "cannot delete container {id} that is not stopped: paused",
+    **{(status, "pause"): "container not running" for status in (PAUSED, STOPPED)},
+    **{(status, "resume"): "container not paused" for status in (CREATED, RUNNING, STOPPED)},
+    (STOPPED, "update"): "container not running",
+    (STOPPED, "events"): "container with id {id} is not running",
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import _signal
 
 from shim.cgroups.manager import manager_for
-from shim.errors import NotFound
+from shim.errors import NotFound, ShimError
+from shim.logs import get_logger
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec
 from shim.runtime.state_store import StateStore
@@ -27,7 +28,17 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
             if force:
                 return
             raise NotFound("container does not exist")
-        state = cdir.read_state()
+        try:
+            state = cdir.read_state()
+        except NotFound:
+            raise
+        except ShimError:
+            if not force:
+                raise
+            # Unreadable state: what the journal knows, then the directory, is all we can do.
+            get_logger().error(f"delete {container_id}: unreadable state, removing what is known")
+            destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path)
+            return
         status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
         if not force and status not in (CREATED, STOPPED):
             require(status, "delete", container_id)

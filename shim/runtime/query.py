@@ -68,6 +68,8 @@ def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[st
             states.append(describe(cdir.read_state(), cdir, _owner(cdir.path)))
         except NotFound:
             warnings.append(f"load container {cid}: container does not exist")
+        except ShimError as err:  # one bad state file must not hide the others
+            warnings.append(f"load container {cid}: {err}")
         finally:
             cdir.close()
     return states, warnings

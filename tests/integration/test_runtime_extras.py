@@ -104,3 +104,21 @@ def test_debug_relays_the_helpers_log_records(
     for text in ("nsexec container setup", "child process in init()", "closing the pipe"):
         assert text in res.err, res
     assert "level=debug" in res.err
+
+
+def test_a_corrupt_state_file_is_skipped_by_list_and_cleared_by_delete_force(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    bundle = make_bundle(["sleep", "30"])
+    shim.ok("run", "-d", "--bundle", str(bundle), "other-" + cid)
+    bad = shim.root / cid
+    bad.mkdir(mode=0o711)
+    (bad / "state.json").write_text('{"id": "x"}')
+    res = shim("list", "-q")
+    assert res.code == 0, res
+    assert res.out.split() == ["other-" + cid]
+    assert f"load container {cid}: " in res.err
+    assert shim("delete", cid).code == 1
+    shim.ok("delete", "--force", cid)
+    assert not bad.exists()
+    shim.ok("delete", "--force", "other-" + cid)

@@ -209,3 +209,21 @@ def shim(tmp_path: Path) -> Iterator[Shim]:
 def cid() -> str:
     """A container id unique to the test (cgroup dirs are named after it)."""
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Every async test runs on both backends (STYLE: anyio, asyncio and trio)."""
+    return str(request.param)
+
+
+def open_fds() -> set[int]:
+    return {int(name) for name in os.listdir("/proc/self/fd")}
+
+
+@pytest.fixture
+def no_fd_leak() -> Iterator[None]:
+    """Fails the test if it leaves an fd of this process open."""
+    before = open_fds()
+    yield
+    assert open_fds() - before == set(), "fds left open"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -17,23 +17,7 @@ from shim.io.process_io import ProcessIO, Stdio
 from shim.io.pty import open_pty, window_size
 from shim.io.pump_core import Event
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def open_fds() -> set[int]:
-    return {int(name) for name in os.listdir("/proc/self/fd")}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    before = open_fds()
-    yield
-    assert open_fds() - before == set(), "fds left open"
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_fd_leak")]
 
 
 def fifos(tmp_path: Path, *names: str) -> list[str]:

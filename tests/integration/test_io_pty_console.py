@@ -7,7 +7,6 @@ import os
 import socket
 import struct
 import termios
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -25,22 +24,6 @@ from shim.io.pipes import make_pipe
 from shim.io.pty import open_pty, resize, window_size
 from shim.io.pump import Pump
 from shim.io.pump_core import Event
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def open_fds() -> set[int]:
-    return {int(name) for name in os.listdir("/proc/self/fd")}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    before = open_fds()
-    yield
-    assert open_fds() - before == set(), "fds left open"
 
 
 def same_file(a: int, b: int) -> bool:

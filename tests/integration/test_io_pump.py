@@ -7,7 +7,7 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from subprocess import DEVNULL, PIPE
 
@@ -20,23 +20,7 @@ from shim.io.pipes import Pipe, make_pipe
 from shim.io.pump import Pump
 from shim.io.pump_core import Event
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def open_fds() -> set[int]:
-    return {int(name) for name in os.listdir("/proc/self/fd")}
-
-
-@pytest.fixture(autouse=True)
-def no_fd_leak() -> Iterator[None]:
-    before = open_fds()
-    yield
-    assert open_fds() - before == set(), "fds left open"
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("no_fd_leak")]
 
 
 def stream(seed: int, size: int) -> bytes:

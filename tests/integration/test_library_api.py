@@ -16,11 +16,6 @@ from tests.conftest import BundleFactory, leaked_cgroups, needs_busybox, needs_r
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged]
 
 
-@pytest.fixture(params=["asyncio", "trio"])
-def anyio_backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
     return Runtime(str(tmp_path / "state"))

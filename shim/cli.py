@@ -12,6 +12,7 @@ from shim import OCI_VERSION, __version__
 from shim.cli_args import Invocation, help_text, parse_command, parse_globals
 from shim.cli_cgroups import cmd_events, cmd_pause, cmd_ps, cmd_resume, cmd_update
 from shim.cli_common import console_fd as _console_fd
+from shim.cli_common import preload_msgspec
 from shim.cli_common import store_of as _store
 from shim.cli_exec import cmd_exec
 from shim.errors import ExecFailed, ShimError, UnknownCommand, UsageError
@@ -223,6 +224,8 @@ def _dispatch(inv: Invocation, log: Logger) -> int:
     if inv.help or inv.command is None:
         sys.stdout.write(help_text(inv.command))
         return 0
+    if inv.command in ("create", "run", "exec", "update"):
+        preload_msgspec()
     if inv.command in NOT_YET:
         raise ShimError(f"'{inv.command}' is not available in this version of shim")
     try:

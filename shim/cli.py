@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from shim.runtime.create import CreateOptions
+    from shim.spec.model import Spec
 
 # Commands whose machinery lands with later work: refused clearly, never half-done.
 NOT_YET = {
@@ -49,11 +50,16 @@ def _create_options(inv: Invocation, terminal: bool, detached: bool) -> CreateOp
     )
 
 
-def _terminal(bundle: str) -> bool:
-    """Peek at process.terminal before create, to check the console-socket rules."""
+def _load(bundle: str) -> tuple[Spec, str]:
+    """config.json, read and checked once: the console-socket rules need process.terminal
+    before create starts, and create then uses the same Spec."""
     from shim.runtime.create import load_bundle
 
-    spec, _ = load_bundle(bundle)
+    return load_bundle(bundle)
+
+
+def _terminal(loaded: tuple[Spec, str]) -> bool:
+    spec = loaded[0]
     return bool(spec.process and spec.process.terminal)
 
 
@@ -61,7 +67,9 @@ def cmd_create(inv: Invocation) -> int:
     from shim.runtime.create import create_container
 
     bundle = os.path.abspath(inv.flag_str("bundle") or ".")
-    opts = _create_options(inv, _terminal(bundle), detached=True)
+    loaded = _load(bundle)
+    opts = _create_options(inv, _terminal(loaded), detached=True)
+    opts.loaded = loaded
     try:
         create_container(_store(inv), inv.args[0], bundle, opts)
     finally:
@@ -77,8 +85,10 @@ def cmd_run(inv: Invocation) -> int:
 
     bundle = os.path.abspath(inv.flag_str("bundle") or ".")
     detach = inv.flag_bool("detach")
-    terminal = _terminal(bundle)
+    loaded = _load(bundle)
+    terminal = _terminal(loaded)
     opts = _create_options(inv, terminal, detached=detach)
+    opts.loaded = loaded
     store = _store(inv)
     if not detach:
         return run_container(
@@ -95,7 +105,13 @@ def cmd_run(inv: Invocation) -> int:
     finally:
         if opts.console_fd is not None:
             os.close(opts.console_fd)
-    start_container(store, inv.args[0])
+    try:
+        start_container(store, inv.args[0])
+    except ShimError:
+        from shim.runtime.delete import delete_container
+
+        delete_container(store, inv.args[0], force=True)  # runc destroys what run -d made
+        raise
     return 0
 
 

@@ -41,7 +41,7 @@ NS_FILES = {
 
 
 class CreateOptions:
-    __slots__ = ("console_fd", "no_new_keyring", "no_pivot", "pid_file", "preserve_fds")
+    __slots__ = ("console_fd", "loaded", "no_new_keyring", "no_pivot", "pid_file", "preserve_fds")
 
     def __init__(
         self,
@@ -51,8 +51,10 @@ class CreateOptions:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
+        loaded: tuple[Spec, str] | None = None,
     ) -> None:
         self.console_fd = console_fd
+        self.loaded = loaded  # (spec, rootfs) from load_bundle, when the caller read it already
         self.pid_file = pid_file
         self.no_pivot = no_pivot
         self.no_new_keyring = no_new_keyring
@@ -288,7 +290,7 @@ def create_container(
 ) -> State:
     """Create the container; on any failure nothing is left behind and the error is raised."""
     bundle = os.path.abspath(bundle)
-    spec, rootfs = load_bundle(bundle)
+    spec, rootfs = opts.loaded or load_bundle(bundle)
     creation = _Creation(store, container_id, bundle, spec, rootfs)
     try:
         state = creation.run(opts)

@@ -122,3 +122,15 @@ def test_a_corrupt_state_file_is_skipped_by_list_and_cleared_by_delete_force(
     shim.ok("delete", "--force", cid)
     assert not bad.exists()
     shim.ok("delete", "--force", "other-" + cid)
+
+
+def test_run_detached_removes_the_container_when_start_fails(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    def edit(config: dict[str, Any]) -> None:  # startContainer runs inside, before exec
+        config["hooks"] = {"startContainer": [{"path": "/bin/false"}]}
+
+    res = shim("run", "-d", "--bundle", str(make_bundle(["sleep", "30"], edit)), cid)
+    assert res.code == 1, res
+    assert "error running hook #0" in res.err
+    assert shim("state", cid).code == 1  # runc destroys what run -d made

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import os
 
-from shim.errors import NotFound, WrongState
 from shim.runtime.create import CreateOptions, create_container
 from shim.runtime.delete import delete_container
 from shim.runtime.kill import kill_container
 from shim.runtime.query import container_state, list_containers
 from shim.runtime.start import start_container
 from shim.runtime.state_store import DEFAULT_ROOT, State, StateStore
-from shim.runtime.status import init_alive
+from shim.runtime.status import open_init
 
 
 class Runtime:
@@ -46,21 +45,7 @@ class Runtime:
 
     def pidfd(self, container_id: str) -> int:
         """A pidfd of the init, checked to be the process create started (not a reused pid)."""
-        cdir = self.store.open(container_id)
-        try:
-            if not cdir.has_state():
-                raise NotFound("container does not exist")
-            state = cdir.read_state()
-        finally:
-            cdir.close()
-        try:
-            fd = os.pidfd_open(state.pid)
-        except ProcessLookupError:
-            raise WrongState("container not running") from None
-        if not init_alive(state.pid, state.start_time):
-            os.close(fd)
-            raise WrongState("container not running")
-        return fd
+        return open_init(self.store.read(container_id))
 
 
 async def wait_exit(pidfd: int) -> int | None:

@@ -5,7 +5,6 @@ Their moves are in `status.ALLOWED`, with the rest of the state machine.
 
 from __future__ import annotations
 
-from shim.errors import NotFound
 from shim.runtime.status import require, status_of
 
 TYPE_CHECKING = False
@@ -23,8 +22,6 @@ class Target:
     def __init__(self, store: StateStore, container_id: str, lock: bool = False) -> None:
         self.cdir: ContainerDir = store.open(container_id, lock=lock)
         try:
-            if not self.cdir.has_state():
-                raise NotFound("container does not exist")
             self.state: State = self.cdir.read_state()
         except BaseException:
             self.cdir.close()

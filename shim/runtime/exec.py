@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from shim.cgroups import add_process
-from shim.errors import InvalidConfig, NotFound, WrongState
+from shim.errors import InvalidConfig, WrongState
 from shim.logs import get_logger
 from shim.runtime import protocol as p
 from shim.runtime.boot import CLONE_FLAGS, process_tlvs, seccomp_tlvs
@@ -24,7 +24,7 @@ from shim.runtime.rlimits import apply_rlimits
 from shim.runtime.seccomp_listener import send_listener
 from shim.runtime.spawn import drive, spawn_helper
 from shim.runtime.state_store import State, StateStore
-from shim.runtime.status import PAUSED, STOPPED, init_alive, status_of
+from shim.runtime.status import PAUSED, STOPPED, open_init, status_of
 from shim.spec.caps import CAPS
 from shim.spec.load import load_process
 from shim.spec.model import Capabilities, Process, Seccomp
@@ -170,14 +170,9 @@ def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:
 
 
 def _load(store: StateStore, container_id: str, ignore_paused: bool) -> State:
-    cdir = store.open(container_id)
-    try:
-        if not cdir.has_state():
-            raise NotFound("container does not exist")
-        state = cdir.read_state()
-        status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
-    finally:
-        cdir.close()
+    state = store.read(container_id)
+    fifo = store.fifo_path(container_id)
+    status = status_of(state.pid, state.start_time, state.cgroup_paths, fifo)
     if status == STOPPED:
         raise WrongState("cannot exec in a stopped container")
     if status == PAUSED and not ignore_paused:
@@ -195,10 +190,8 @@ def exec_process(
     state = _load(store, container_id, opts.ignore_paused)
     proc = build_process(state, opts)
     paths = _cgroup_paths(state, opts.cgroups)
-    pidfd = os.pidfd_open(state.pid)
+    pidfd = open_init(state, "cannot exec in a stopped container")
     try:
-        if not init_alive(state.pid, state.start_time):
-            raise WrongState("cannot exec in a stopped container")
         w = TlvWriter()
         w.u32(p.T_EXEC, 1)
         flags = 0

@@ -7,9 +7,9 @@ import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
 
 from shim.cgroups.manager import manager_for
-from shim.errors import InvalidConfig, NotFound, ShimError, WrongState
-from shim.runtime.state_store import StateStore
-from shim.runtime.status import PAUSED, STOPPED, init_alive, require, status_of
+from shim.errors import InvalidConfig, ShimError, WrongState
+from shim.runtime.state_store import State, StateStore
+from shim.runtime.status import PAUSED, STOPPED, open_init, require, status_of
 
 
 def parse_signal(text: str) -> int:
@@ -30,21 +30,15 @@ def parse_signal(text: str) -> int:
     return int(sig)
 
 
-def _signal_init(pid: int, start_time: int, sig: int) -> None:
+def _signal_init(state: State, sig: int) -> None:
+    pidfd = open_init(state)
     try:
-        pidfd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        raise WrongState("container not running") from None
-    try:
-        if not init_alive(pid, start_time):
-            raise WrongState("container not running")
         _signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         raise WrongState("container not running") from None
     except OSError as err:
-        raise ShimError(
-            f"unable to signal init: {err.strerror.lower() if err.strerror else err}"
-        ) from None
+        reason = err.strerror.lower() if err.strerror else str(err)
+        raise ShimError(f"unable to signal init: {reason}") from None
     finally:
         os.close(pidfd)
 
@@ -52,14 +46,10 @@ def _signal_init(pid: int, start_time: int, sig: int) -> None:
 def kill_container(
     store: StateStore, container_id: str, sig: int, all_processes: bool = False
 ) -> None:
-    cdir = store.open(container_id)
-    try:
-        if not cdir.has_state():
-            raise NotFound("container does not exist")
-        state = cdir.read_state()
-    finally:
-        cdir.close()
-    status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+    state = store.read(container_id)
+    status = status_of(
+        state.pid, state.start_time, state.cgroup_paths, store.fifo_path(container_id)
+    )
     if all_processes:
         # runc: freeze, signal every pid of the cgroup, thaw (so a paused container ends
         # up running); a silent success on a stopped container, whose pid 1 is gone.
@@ -69,7 +59,7 @@ def kill_container(
             return
     require(status, "kill", container_id)
     if not all_processes:
-        _signal_init(state.pid, state.start_time, sig)
+        _signal_init(state, sig)
         if status == PAUSED and sig == _signal.SIGKILL:
             # A frozen task dies only once thawed (v1); runc thaws for SIGKILL alone.
             manager_for(state.cgroup_paths).thaw()

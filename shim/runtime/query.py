@@ -31,8 +31,6 @@ def describe(state: State, cdir: ContainerDir, owner: str = "") -> dict[str, obj
 def container_state(store: StateStore, container_id: str) -> dict[str, object]:
     cdir = store.open(container_id)
     try:
-        if not cdir.has_state():
-            raise NotFound("container does not exist")
         return describe(cdir.read_state(), cdir)
     finally:
         cdir.close()
@@ -62,9 +60,6 @@ def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[st
         except (NotFound, ShimError):
             continue
         try:
-            if not cdir.has_state():
-                warnings.append(f"load container {cid}: container does not exist")
-                continue
             states.append(describe(cdir.read_state(), cdir, _owner(cdir.path)))
         except NotFound:
             warnings.append(f"load container {cid}: container does not exist")

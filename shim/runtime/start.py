@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import select
 
-from shim.errors import NotFound, ShimError, WrongState
+from shim.errors import ShimError, WrongState
 from shim.runtime.hooks import HookSpec, run_hooks_warning
 from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import State, StateStore
@@ -82,8 +82,6 @@ def poststart(state: State) -> None:
 def start_container(store: StateStore, container_id: str) -> State:
     cdir = store.open(container_id, lock=True)
     try:
-        if not cdir.has_state():
-            raise NotFound("container does not exist")
         state = cdir.read_state()
         require(
             status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path),

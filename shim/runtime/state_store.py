@@ -200,6 +200,18 @@ class StateStore:
             cdir.lock()
         return cdir
 
+    def read(self, container_id: str) -> State:
+        """A container's state, read without a lock (writers rename, so it is never half
+        a file); NotFound if there is no such container."""
+        cdir = self.open(container_id)
+        try:
+            return cdir.read_state()
+        finally:
+            cdir.close()
+
+    def fifo_path(self, container_id: str) -> str:
+        return os.path.join(self.root, container_id, FIFO)
+
     def ids(self) -> list[str]:
         try:
             return sorted(e.name for e in os.scandir(self.root) if e.is_dir(follow_symlinks=False))

@@ -17,6 +17,10 @@ import os
 from shim.cgroups.placement import is_frozen
 from shim.errors import WrongState
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.runtime.state_store import State
+
 CREATED, RUNNING, PAUSED, STOPPED = "created", "running", "paused", "stopped"
 
 # (status, operation) -> allowed. Operations ask here; nobody compares statuses.
@@ -75,6 +79,19 @@ def init_alive(pid: int, start_time: int) -> bool:
         return False
     st = proc_stat(pid)
     return st is not None and st[1] == start_time and st[0] not in ("Z", "X")
+
+
+def open_init(state: State, refusal: str = "container not running") -> int:
+    """A pidfd of the container's init, checked to be the process create started: once
+    the pidfd is open the pid cannot be reused under us. WrongState(refusal) if it is gone."""
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except ProcessLookupError:
+        raise WrongState(refusal) from None
+    if not init_alive(state.pid, state.start_time):
+        os.close(pidfd)
+        raise WrongState(refusal)
+    return pidfd
 
 
 def status_of(pid: int, start_time: int, cgroup_paths: dict[str, str], fifo_path: str) -> str:

@@ -186,23 +186,46 @@ def leaked_mounts(path: Path) -> list[str]:
     ]
 
 
-@pytest.fixture
-def shim(tmp_path: Path) -> Iterator[Shim]:
-    """A Shim on a private root; teardown deletes every container and checks for leaks."""
-    root = tmp_path / "state"
-    s = Shim(root)
-    yield s
+def _delete_all_and_check(s: Shim, what: str) -> None:
+    """Teardown of a runtime's private root: `delete --force` whatever is left, then
+    assert no state dir and no cgroup of any id it was asked to create remains."""
+    root = s.root
     ids = sorted(p.name for p in root.iterdir()) if root.exists() else []
     for cid in ids:
         subprocess.run(
             s.argv("delete", "--force", cid), capture_output=True, timeout=TIMEOUT, check=False
         )
     left = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    assert left == [], f"state dirs left behind: {left}"
+    assert left == [], f"{what} state dirs left behind: {left}"
     cgroups = [c for cid in sorted(s.ids | set(ids)) for c in leaked_cgroups(cid)]
-    assert cgroups == [], f"cgroups left behind: {cgroups}"
+    assert cgroups == [], f"{what} cgroups left behind: {cgroups}"
+
+
+@pytest.fixture
+def shim(tmp_path: Path) -> Iterator[Shim]:
+    """A Shim on a private root; teardown deletes every container and checks for leaks."""
+    s = Shim(tmp_path / "state")
+    yield s
+    _delete_all_and_check(s, "shim")
     mounts = leaked_mounts(tmp_path)
     assert mounts == [], f"mounts left behind: {mounts}"
+
+
+@pytest.fixture
+def runc(tmp_path: Path) -> Iterator[Shim]:
+    """runc 1.1 on its own private root, for side-by-side checks; same teardown as `shim`."""
+    binary = shutil.which("runc")
+    if binary is None:
+        pytest.skip("runc is not installed: nothing to compare with")
+    r = Shim(tmp_path / "runc-state", binary=binary)
+    yield r
+    _delete_all_and_check(r, "runc")
+
+
+@pytest.fixture
+def rid(cid: str) -> str:
+    """runc's container id: as long as `cid`, and its own default cgroup."""
+    return "r" + cid[1:]
 
 
 @pytest.fixture

@@ -11,14 +11,14 @@ Unknown names are refused: tests/integration/test_bad_input.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import BundleFactory, Shim, needs_busybox, needs_root
-from tests.integration._runc_compare import RUNC, needs_runc, pid_of
+from tests.integration._runc_compare import needs_runc, pid_of
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(60)]
 
@@ -110,17 +110,6 @@ def with_caps(capabilities: dict[str, list[str]] | None, uid: int, nnp: bool = T
             c["process"]["capabilities"] = capabilities
 
     return edit
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Shim]:
-    """runc on a private root: the reference for what the kernel makes of the sets."""
-    if RUNC is None:
-        pytest.skip("runc is not installed: nothing to compare with")
-    ref = Shim(tmp_path / "runc-state", binary=RUNC)
-    yield ref
-    for cid in sorted(ref.ids):
-        ref("delete", "--force", cid)
 
 
 @pytest.mark.parametrize(("capabilities", "uid"), CASES)

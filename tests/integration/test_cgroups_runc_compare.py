@@ -4,14 +4,11 @@ runc is not installed): same shapes, same refusals."""
 from __future__ import annotations
 
 import json
-import subprocess
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import TIMEOUT, BundleFactory, Shim, leaked_cgroups, needs_busybox, needs_root
-from tests.integration._runc_compare import RUNC, needs_runc, wait_status
+from tests.conftest import BundleFactory, Shim, needs_busybox, needs_root
+from tests.integration._runc_compare import needs_runc, wait_status
 
 pytestmark = [
     needs_root,
@@ -20,22 +17,6 @@ pytestmark = [
     pytest.mark.privileged,
     pytest.mark.timeout(90),
 ]
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Shim]:
-    """runc on its own private root; teardown deletes its containers and checks for leaks."""
-    assert RUNC is not None
-    root = tmp_path / "runc-state"
-    r = Shim(root, binary=RUNC)
-    yield r
-    ids = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    for cid in ids:
-        subprocess.run(
-            r.argv("delete", "--force", cid), capture_output=True, timeout=TIMEOUT, check=False
-        )
-    cgroups = [c for cid in sorted(r.ids | set(ids)) for c in leaked_cgroups(cid)]
-    assert cgroups == [], f"runc cgroups left behind: {cgroups}"
 
 
 def shape(value: object) -> object:

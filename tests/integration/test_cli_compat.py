@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ from tests.conftest import (
     BundleFactory,
     Result,
     Shim,
-    leaked_cgroups,
     needs_busybox,
     needs_root,
 )
@@ -49,30 +47,6 @@ pytestmark = [
 LOGRUS_LINE = re.compile(r'^time="[^"]*" ', re.MULTILINE)
 LOOP = ["sh", "-c", "while true; do sleep 0.05; done"]
 ANNOTATIONS = {"org.example.b": "2", "a.first": "x"}
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Shim]:
-    """runc on its own private root; teardown deletes its containers and checks for leaks."""
-    assert RUNC is not None
-    root = tmp_path / "runc-state"
-    r = Shim(root, binary=RUNC)
-    yield r
-    ids = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    for cid in ids:
-        subprocess.run(
-            r.argv("delete", "--force", cid), capture_output=True, timeout=TIMEOUT, check=False
-        )
-    left = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    assert left == [], f"runc state dirs left behind: {left}"
-    cgroups = [c for cid in sorted(r.ids | set(ids)) for c in leaked_cgroups(cid)]
-    assert cgroups == [], f"runc cgroups left behind: {cgroups}"
-
-
-@pytest.fixture
-def rid(cid: str) -> str:
-    """runc's container id: as long as `cid` (same table layout), its own cgroup."""
-    return "r" + cid[1:]
 
 
 def _annotate(config: dict[str, object]) -> None:

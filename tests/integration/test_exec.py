@@ -22,7 +22,7 @@ import tempfile
 import termios
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,13 +32,11 @@ from tests.conftest import (
     TIMEOUT,
     BundleFactory,
     Shim,
-    leaked_cgroups,
     needs_busybox,
     needs_root,
 )
 from tests.integration._console import ConsoleListener, read_until
 from tests.integration._runc_compare import (
-    RUNC,
     assert_fails,
     cmdline,
     error_messages,
@@ -67,31 +65,6 @@ TRAPPER = [
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Shim]:
-    """runc on its own private root; teardown deletes its containers and checks for leaks."""
-    if RUNC is None:
-        pytest.skip("runc is not installed: nothing to compare with")
-    root = tmp_path / "runc-state"
-    r = Shim(root, binary=RUNC)
-    yield r
-    ids = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    for rid in ids:
-        subprocess.run(
-            r.argv("delete", "--force", rid), capture_output=True, timeout=TIMEOUT, check=False
-        )
-    left = sorted(p.name for p in root.iterdir()) if root.exists() else []
-    assert left == [], f"runc state dirs left behind: {left}"
-    cgroups = [c for rid in sorted(r.ids | set(ids)) for c in leaked_cgroups(rid)]
-    assert cgroups == [], f"runc cgroups left behind: {cgroups}"
-
-
-@pytest.fixture
-def rid(cid: str) -> str:
-    """runc's container id: its own default cgroup, never clashing with `cid`."""
-    return "r" + cid[1:]
 
 
 def running(

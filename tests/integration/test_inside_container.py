@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import stat
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from tests.conftest import (
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(60)]
 
 Edit = Callable[[dict[str, Any]], None]
-RUNC = shutil.which("runc")
 
 
 def run_script(
@@ -51,43 +49,9 @@ def run_ok(
     return res.out
 
 
-class Runc:
-    """runc on a private root, for the reference view of the same bundle."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.ids: list[str] = []
-
-    def run(self, bundle: Path, cid: str) -> Result:
-        self.ids.append(cid)
-        argv = [str(RUNC), "--root", str(self.root), "run", "--bundle", str(bundle), cid]
-        proc = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=TIMEOUT, check=False
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    def cleanup(self) -> None:
-        for cid in self.ids:
-            subprocess.run(
-                [str(RUNC), "--root", str(self.root), "delete", "--force", cid],
-                capture_output=True,
-                timeout=TIMEOUT,
-                check=False,
-            )
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    if RUNC is None:
-        pytest.skip("runc is not installed: nothing to compare with")
-    ref = Runc(tmp_path / "runc-state")
-    yield ref
-    ref.cleanup()
-
-
 def both_ok(
     shim: Shim,
-    runc: Runc,
+    runc: Shim,
     make_bundle: BundleFactory,
     cid: str,
     script: str,
@@ -96,7 +60,8 @@ def both_ok(
     """(shim's stdout, runc's stdout) for the same script and config."""
     ours = run_script(shim, make_bundle, cid, script, edit)
     assert ours.code == 0, ours
-    theirs = runc.run(make_bundle(["sh", "-c", script], edit=edit, name="runc-bundle"), cid + "-r")
+    bundle = make_bundle(["sh", "-c", script], edit=edit, name="runc-bundle")
+    theirs = runc("run", "--bundle", str(bundle), cid + "-r")
     assert theirs.code == 0, theirs
     return ours.out, theirs.out
 
@@ -425,7 +390,7 @@ def _no_caps(c: dict[str, Any]) -> None:
     "edit", [None, _custom_caps, _no_caps], ids=["default-caps", "custom-caps", "no-caps"]
 )
 def test_capability_sets_match_runc(
-    shim: Shim, runc: Runc, make_bundle: BundleFactory, cid: str, edit: Edit | None
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str, edit: Edit | None
 ) -> None:
     script = "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status"
     ours, theirs = both_ok(shim, runc, make_bundle, cid, script, edit)
@@ -441,7 +406,7 @@ def test_oom_score_adj_comes_from_config(shim: Shim, make_bundle: BundleFactory,
 
 
 def test_only_stdio_fds_are_open(
-    shim: Shim, runc: Runc, make_bundle: BundleFactory, cid: str
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
     # ls itself holds one more fd (3) for the directory it reads.
     ours, theirs = both_ok(shim, runc, make_bundle, cid, "ls /proc/self/fd")

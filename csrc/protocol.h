@@ -2,7 +2,7 @@
  * The wire protocol between the Python parent (P) and the init helper.
  *
  * Declarations only and no #include: cffi parses this file verbatim
- * (shim/sys/_build.py), and shim/runtime/protocol.py mirrors it; a test
+ * (shim/sys/_build.py), and shim/init/protocol.py mirrors it; a test
  * checks the two agree.
  *
  * Processes: H1 joins/unshares namespaces and clones H2 (CLONE_PARENT, so

@@ -80,8 +80,8 @@ def cmd_create(inv: Invocation) -> int:
 
 def cmd_run(inv: Invocation) -> int:
     from shim.runtime.create import create_container
-    from shim.runtime.run import run_container
     from shim.runtime.start import start_container
+    from shim.supervisor.run import run_container
 
     bundle = os.path.abspath(inv.flag_str("bundle") or ".")
     detach = inv.flag_bool("detach")

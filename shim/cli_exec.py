@@ -11,7 +11,7 @@ from shim.errors import ShimError, Unsupported
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cli_args import Invocation
-    from shim.runtime.foreground import SignalForwarder
+    from shim.supervisor.foreground import SignalForwarder
 
 
 def cmd_exec(inv: Invocation) -> int:
@@ -33,7 +33,7 @@ def cmd_exec(inv: Invocation) -> int:
         ours, console_fd = socket_pair()
     forwarder = None
     if not detach:
-        from shim.runtime.foreground import SignalForwarder
+        from shim.supervisor.foreground import SignalForwarder
 
         forwarder = SignalForwarder()
         forwarder.install()  # before the process exists: early signals are held, then sent
@@ -86,7 +86,7 @@ def _process_file_terminal(path: str) -> bool:
 
 def _foreground(pid: int, console: int | None, forwarder: SignalForwarder) -> int:
     """Forward signals to the process, pump its pty, exit with its status."""
-    from shim.runtime.foreground import wait_for
+    from shim.supervisor.foreground import wait_for
 
     proxy = None
     if console is not None:

@@ -17,9 +17,9 @@ from shim.errors import ShimError
 from shim.json_codec import dumps, loads
 from shim.logs import get_logger
 from shim.runtime.hooks import HookSpec, run_hooks_warning
-from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import ContainerDir
 from shim.runtime.status import init_alive, proc_stat
+from shim.spec.oci_state import oci_state
 
 JOURNAL = "journal.json"
 KILL_WAIT = 10.0  # runc polls up to 10 s for a killed init to go

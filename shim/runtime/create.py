@@ -16,18 +16,18 @@ from shim.cgroups import add_process, container_paths, manager_for, read_hierarc
 from shim.cgroups import create as create_cgroups
 from shim.cgroups.devices import Rule, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
-from shim.runtime.boot import build_boot
+from shim.init.boot import build_boot
+from shim.init.idmap import map_text, write_id_maps
+from shim.init.rlimits import apply_rlimits
+from shim.init.seccomp_listener import send_listener
+from shim.init.spawn import Helper, drive, spawn_helper
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
-from shim.runtime.idmap import map_text, write_id_maps
-from shim.runtime.oci_state import oci_state
-from shim.runtime.rlimits import apply_rlimits
-from shim.runtime.seccomp_listener import send_listener
-from shim.runtime.spawn import Helper, drive, spawn_helper
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
 from shim.runtime.unsupported import check_supported
 from shim.spec.load import load_spec
+from shim.spec.oci_state import oci_state
 from shim.spec.validate import validate_spec
 
 if TYPE_CHECKING:

@@ -15,19 +15,19 @@ import msgspec
 
 from shim.cgroups import add_process
 from shim.errors import InvalidConfig, WrongState
+from shim.init import protocol as p
+from shim.init.boot import CLONE_FLAGS, process_tlvs, seccomp_tlvs
+from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
+from shim.init.rlimits import apply_rlimits
+from shim.init.seccomp_listener import send_listener
+from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
-from shim.runtime import protocol as p
-from shim.runtime.boot import CLONE_FLAGS, process_tlvs, seccomp_tlvs
-from shim.runtime.handshake import EXEC_TRANSITIONS, TlvWriter
-from shim.runtime.oci_state import oci_state
-from shim.runtime.rlimits import apply_rlimits
-from shim.runtime.seccomp_listener import send_listener
-from shim.runtime.spawn import drive, spawn_helper
 from shim.runtime.state_store import State, StateStore
 from shim.runtime.status import PAUSED, STOPPED, open_init, status_of
 from shim.spec.caps import CAPS
 from shim.spec.load import load_process
 from shim.spec.model import Capabilities, Process, Seccomp
+from shim.spec.oci_state import oci_state
 from shim.spec.process_rules import validate_process
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ import select
 
 from shim.errors import ShimError, WrongState
 from shim.runtime.hooks import HookSpec, run_hooks_warning
-from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import State, StateStore
 from shim.runtime.status import require, status_of
+from shim.spec.oci_state import oci_state
 
 
 def _read_fifo(fifo: int, pidfd: int) -> bytes:

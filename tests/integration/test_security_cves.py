@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from shim.runtime.spawn import HELPER_PATH
+from shim.init.spawn import HELPER_PATH
 from tests.conftest import TIMEOUT, BundleFactory, Result, Shim, needs_busybox, needs_root
 from tests.integration._console import ConsoleListener, read_to_close
 from tests.integration._runc_compare import assert_fails, pid_of, status

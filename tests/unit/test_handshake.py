@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shim.errors import InitFailed
-from shim.runtime import protocol as p
-from shim.runtime.handshake import (
+from shim.init import protocol as p
+from shim.init.handshake import (
     Exchange,
     LogDecoder,
     ProtocolError,
@@ -114,7 +114,7 @@ def test_log_records_survive_any_chunking() -> None:
 
 
 def test_exec_exchange_has_no_hooks_step() -> None:
-    from shim.runtime.handshake import EXEC_TRANSITIONS
+    from shim.init.handshake import EXEC_TRANSITIONS
 
     ex = Exchange(EXEC_TRANSITIONS)
     for mtype in (p.MSG_HELLO, p.MSG_CHILD):
@@ -124,7 +124,7 @@ def test_exec_exchange_has_no_hooks_step() -> None:
 
 
 def test_exec_exchange_runs_to_done() -> None:
-    from shim.runtime.handshake import EXEC_TRANSITIONS
+    from shim.init.handshake import EXEC_TRANSITIONS
 
     ex = Exchange(EXEC_TRANSITIONS)
     for mtype in (p.MSG_HELLO, p.MSG_CHILD, p.MSG_READY, p.MSG_EXEC_PENDING):

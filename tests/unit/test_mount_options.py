@@ -7,7 +7,7 @@ import json
 import pytest
 
 from shim.errors import Unsupported
-from shim.runtime import mount_options as mo
+from shim.init import mount_options as mo
 from shim.spec import features_json
 
 

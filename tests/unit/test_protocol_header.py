@@ -1,10 +1,10 @@
-"""csrc/protocol.h and shim/runtime/protocol.py describe one protocol: every constant agrees."""
+"""csrc/protocol.h and shim/init/protocol.py describe one protocol: every constant agrees."""
 
 from __future__ import annotations
 
 import pytest
 
-from shim.runtime import protocol
+from shim.init import protocol
 
 native = pytest.importorskip(
     "shim.sys._native", reason="cffi bindings not built (pip install -e .)"

@@ -1,7 +1,7 @@
 """The parent's side of the init-helper protocol, sans I/O.
 
 Packets in and out are bytes; `Exchange` says which packet may come next.
-The shell (`runtime/spawn.py`) owns sockets, fds and deadlines.
+The shell (`init/spawn.py`) owns sockets, fds and deadlines.
 
     P                                H1 (ctl1)                H2 (ctl2)
     |<-------- HELLO ----------------|
@@ -25,7 +25,7 @@ The shell (`runtime/spawn.py`) owns sockets, fds and deadlines.
 from __future__ import annotations
 
 from shim.errors import InitFailed
-from shim.runtime import protocol as p
+from shim.init import protocol as p
 
 EOF = 0  # pseudo message type: the channel closed
 

@@ -6,12 +6,12 @@ import os
 from typing import TYPE_CHECKING
 
 from shim.errors import InvalidConfig, Unsupported
-from shim.runtime import protocol as p
-from shim.runtime.handshake import TlvWriter
-from shim.runtime.mount_options import PROPAGATION
-from shim.runtime.oci_state import oci_state
-from shim.runtime.rootfs_plan import rootfs_steps
+from shim.init import protocol as p
+from shim.init.handshake import TlvWriter
+from shim.init.mount_options import PROPAGATION
+from shim.init.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
+from shim.spec.oci_state import oci_state
 
 if TYPE_CHECKING:
     from shim.spec.model import Hook, Process, Seccomp, Spec

@@ -10,9 +10,8 @@ import struct
 import time
 
 from shim.errors import InitFailed
-from shim.logs import get_logger
-from shim.runtime import protocol as p
-from shim.runtime.handshake import (
+from shim.init import protocol as p
+from shim.init.handshake import (
     TRANSITIONS,
     Exchange,
     LogDecoder,
@@ -20,6 +19,7 @@ from shim.runtime.handshake import (
     decode_packet,
     encode_packet,
 )
+from shim.logs import get_logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

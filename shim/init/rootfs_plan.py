@@ -11,9 +11,9 @@ import stat
 from typing import TYPE_CHECKING
 
 from shim.errors import InvalidConfig
-from shim.runtime import protocol as p
-from shim.runtime.handshake import TlvWriter
-from shim.runtime.mount_options import (
+from shim.init import protocol as p
+from shim.init.handshake import TlvWriter
+from shim.init.mount_options import (
     MS_BIND,
     MS_NODEV,
     MS_NOEXEC,

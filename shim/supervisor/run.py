@@ -13,9 +13,9 @@ from shim.io.console import PtyProxy, recv_master, socket_pair
 from shim.logs import get_logger
 from shim.runtime.create import CreateOptions, create_container
 from shim.runtime.delete import delete_container
-from shim.runtime.foreground import SignalForwarder, wait_for
 from shim.runtime.start import poststart, release
 from shim.runtime.state_store import StateStore
+from shim.supervisor.foreground import SignalForwarder, wait_for
 
 
 def run_container(

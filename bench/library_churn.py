@@ -1,15 +1,14 @@
 """The library in one long-lived process: `python -m bench.library_churn --root R --bundle B`.
 
-Stands in for the supervisor we do not have yet: it imports `shim.runtime.api.Runtime`
-and runs create/start/wait/delete cycles in-process, sampling its own fd count and RSS
-every `--every` cycles (a leak shows as growth). Prints one LibraryResult as JSON.
+Drives the supervisor (`shim.supervisor.supervisor.Supervisor`, on asyncio) through
+create/start/wait/delete cycles in-process, sampling its own fd count and RSS every
+`--every` cycles (a leak shows as growth). Prints one LibraryResult as JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import select
 import sys
 import time
 
@@ -18,7 +17,7 @@ import msgspec
 from bench.model import LibraryResult, LibrarySample
 from bench.proc import fd_count, vm_rss_kb
 
-WAIT_MS = 60_000
+WAIT_S = 60.0
 
 
 def _sample(cycle: int) -> LibrarySample:
@@ -34,33 +33,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter_ns()
-    from shim.runtime.api import Runtime, reap
+    import anyio
+
+    from shim.supervisor.supervisor import Supervisor
 
     import_ms = (time.perf_counter_ns() - t0) / 1e6
-    runtime = Runtime(args.root)
     samples, cycle_ms = [_sample(0)], []
-    for i in range(args.cycles):
-        cid = f"lib-{os.getpid()}-{i}"
-        t0 = time.perf_counter_ns()
-        try:
-            runtime.create(cid, args.bundle)
-            pidfd = runtime.pidfd(cid)
-            try:
-                runtime.start(cid)
-                poller = select.poll()
-                poller.register(pidfd, select.POLLIN)
-                if not poller.poll(WAIT_MS):
-                    raise TimeoutError(f"container {cid} did not exit")
-                reap(pidfd)
-            finally:
-                os.close(pidfd)
-            runtime.delete(cid)
-        except BaseException:
-            runtime.delete(cid, force=True)
-            raise
-        cycle_ms.append((time.perf_counter_ns() - t0) / 1e6)
-        if (i + 1) % args.every == 0:
-            samples.append(_sample(i + 1))
+
+    async def cycles() -> None:
+        async with Supervisor.open(args.root) as sup:
+            for i in range(args.cycles):
+                cid = f"lib-{os.getpid()}-{i}"
+                t0 = time.perf_counter_ns()
+                try:
+                    with anyio.fail_after(WAIT_S):
+                        await sup.create(cid, args.bundle)
+                        await sup.start(cid)
+                        await sup.wait(cid)
+                        await sup.delete(cid)
+                except BaseException:
+                    with anyio.CancelScope(shield=True):
+                        await sup.delete(cid, force=True)
+                    raise
+                cycle_ms.append((time.perf_counter_ns() - t0) / 1e6)
+                if (i + 1) % args.every == 0:
+                    samples.append(_sample(i + 1))
+
+    anyio.run(cycles)
     result = LibraryResult(
         cycles=args.cycles, import_ms=import_ms, cycle_ms=cycle_ms, samples=samples
     )

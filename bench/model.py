@@ -28,7 +28,7 @@ class LibraryResult(msgspec.Struct, kw_only=True):
     """The in-process churn: Runtime create/start/wait/delete in one long-lived interpreter."""
 
     cycles: int
-    import_ms: float  # importing shim.runtime.api
+    import_ms: float  # importing the supervisor (and anyio)
     cycle_ms: list[float]
     samples: list[LibrarySample]
 

@@ -117,7 +117,7 @@ def summary_table(figures: list[Figure], order: list[str]) -> list[str]:
 def library_table(lib: LibraryResult) -> list[str]:
     rows = [[str(s.cycle), str(s.fds), fmt(s.rss_kb / 1024)] for s in lib.samples]
     lines = [
-        f"**library in one process: `shim.runtime.api.Runtime`, {lib.cycles} create/start/"
+        f"**library in one process: `shim.supervisor.Supervisor`, {lib.cycles} create/start/"
         "wait/delete cycles** (fd count and RSS sampled as it goes)",
         "",
         *_markdown(["after cycle", "fds", "RSS MiB"], rows),
@@ -127,7 +127,7 @@ def library_table(lib: LibraryResult) -> list[str]:
         lines.append(
             f"cycle: median {fmt(median(lib.cycle_ms))} ms, p90 {fmt(quantile(lib.cycle_ms, 0.9))}"
             f" ms, p99 {fmt(quantile(lib.cycle_ms, 0.99))} ms;"
-            f" importing shim.runtime.api took {fmt(lib.import_ms)} ms"
+            f" importing the supervisor took {fmt(lib.import_ms)} ms"
         )
     if len(lib.samples) > 2:
         warm, last = lib.samples[1], lib.samples[-1]

@@ -42,6 +42,9 @@ def _create_options(inv: Invocation, terminal: bool, detached: bool) -> CreateOp
 
     pid_file = inv.flag_str("pid-file")
     return CreateOptions(
+        # runc's detached create hands its own stdio to the container; foreground `run`
+        # replaces this with pipes or a pty (shim.supervisor.run).
+        stdio=(0, 1, 2),
         console_fd=_console_fd(inv, terminal, detached),
         pid_file=os.path.abspath(pid_file) if pid_file else None,
         no_pivot=inv.flag_bool("no-pivot"),
@@ -65,13 +68,14 @@ def _terminal(loaded: tuple[Spec, str]) -> bool:
 
 def cmd_create(inv: Invocation) -> int:
     from shim.runtime.create import create_container
+    from shim.supervisor.reaper import Reaper
 
     bundle = os.path.abspath(inv.flag_str("bundle") or ".")
     loaded = _load(bundle)
     opts = _create_options(inv, _terminal(loaded), detached=True)
     opts.loaded = loaded
     try:
-        create_container(_store(inv), inv.args[0], bundle, opts)
+        create_container(_store(inv), inv.args[0], bundle, opts, Reaper())
     finally:
         if opts.console_fd is not None:
             os.close(opts.console_fd)
@@ -81,6 +85,7 @@ def cmd_create(inv: Invocation) -> int:
 def cmd_run(inv: Invocation) -> int:
     from shim.runtime.create import create_container
     from shim.runtime.start import start_container
+    from shim.supervisor.reaper import Reaper
     from shim.supervisor.run import run_container
 
     bundle = os.path.abspath(inv.flag_str("bundle") or ".")
@@ -100,25 +105,28 @@ def cmd_run(inv: Invocation) -> int:
             keep=inv.flag_bool("keep"),
             no_subreaper=inv.flag_bool("no-subreaper"),
         )
+    reaper = Reaper()
     try:
-        create_container(store, inv.args[0], bundle, opts)
+        create_container(store, inv.args[0], bundle, opts, reaper)
     finally:
         if opts.console_fd is not None:
             os.close(opts.console_fd)
     try:
-        start_container(store, inv.args[0])
+        start_container(store, inv.args[0], reaper)
     except ShimError:
         from shim.runtime.delete import delete_container
 
-        delete_container(store, inv.args[0], force=True)  # runc destroys what run -d made
+        # runc destroys what run -d made
+        delete_container(store, inv.args[0], reaper, force=True)
         raise
     return 0
 
 
 def cmd_start(inv: Invocation) -> int:
     from shim.runtime.start import start_container
+    from shim.supervisor.reaper import Reaper
 
-    start_container(_store(inv), inv.args[0])
+    start_container(_store(inv), inv.args[0], Reaper())
     return 0
 
 
@@ -159,8 +167,9 @@ def cmd_kill(inv: Invocation) -> int:
 
 def cmd_delete(inv: Invocation) -> int:
     from shim.runtime.delete import delete_container
+    from shim.supervisor.reaper import Reaper
 
-    delete_container(_store(inv), inv.args[0], force=inv.flag_bool("force"))
+    delete_container(_store(inv), inv.args[0], Reaper(), force=inv.flag_bool("force"))
     return 0
 
 

@@ -10,12 +10,14 @@ from shim.errors import ShimError, Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from shim.children import Child
     from shim.cli_args import Invocation
-    from shim.supervisor.foreground import SignalForwarder
+    from shim.supervisor.reaper import Reaper
 
 
 def cmd_exec(inv: Invocation) -> int:
     from shim.runtime.exec import ExecOptions, exec_process
+    from shim.supervisor.reaper import Reaper
 
     store = _store(inv)
     detach, tty = inv.flag_bool("detach"), inv.flag_bool("tty")
@@ -26,22 +28,17 @@ def cmd_exec(inv: Invocation) -> int:
     if process_file and not tty:
         tty = _process_file_terminal(process_file)
     console_fd = _console_fd(inv, tty, detach)
-    ours = None
-    if tty and not detach:
-        from shim.io.console import socket_pair
-
-        ours, console_fd = socket_pair()
-    forwarder = None
-    if not detach:
-        from shim.supervisor.foreground import SignalForwarder
-
-        forwarder = SignalForwarder()
-        forwarder.install()  # before the process exists: early signals are held, then sent
+    reaper = Reaper()
+    foreground = None if detach else Foreground(tty)
+    if foreground is not None and tty:
+        console_fd = foreground.console_theirs
     opts = ExecOptions(
         args=inv.args[1:],
         process_file=process_file,
         tty=tty,
         console_fd=console_fd,
+        # detached, the process gets our stdio as runc's does; in the foreground, pipes
+        stdio=foreground.child_stdio if foreground is not None else (0, 1, 2),
         cwd=inv.flag_str("cwd"),
         env=inv.flag_list("env"),
         user=inv.flag_str("user"),
@@ -53,23 +50,87 @@ def cmd_exec(inv: Invocation) -> int:
         ignore_paused=inv.flag_bool("ignore-paused"),
     )
     try:
-        pid = exec_process(store, inv.args[0], opts)
-    finally:
-        if console_fd is not None:
-            os.close(console_fd)
-    pid_file = inv.flag_str("pid-file")
-    if pid_file:
-        from shim.runtime.create import write_pid_file
-
         try:
-            write_pid_file(os.path.abspath(pid_file), pid)
-        except ShimError:
-            os.kill(pid, 9)  # runc's rule: no pid file, no process
-            os.waitpid(pid, 0)
-            raise
-    if forwarder is None:
-        return 0
-    return _foreground(pid, ours, forwarder)
+            child = exec_process(store, inv.args[0], opts, reaper)
+        finally:
+            if console_fd is not None:
+                os.close(console_fd)
+            if foreground is not None:
+                foreground.spawned()
+        pid_file = inv.flag_str("pid-file")
+        if pid_file:
+            from shim.runtime.create import write_pid_file
+
+            try:
+                write_pid_file(os.path.abspath(pid_file), child.pid)
+            except ShimError:
+                import _signal
+
+                _signal.pidfd_send_signal(child.pidfd, _signal.SIGKILL)
+                reaper.wait(child)  # runc's rule: no pid file, no process
+                raise
+        if foreground is None:
+            return 0
+        return foreground.wait(reaper, child)
+    finally:
+        if foreground is not None:
+            foreground.close()
+
+
+class Foreground:
+    """exec without --detach: signals forwarded from before the process exists, stdio
+    through pipes (or a pty) relayed to ours, the exit status ours."""
+
+    def __init__(self, tty: bool) -> None:
+        from shim.supervisor.foreground import SignalForwarder
+        from shim.supervisor.relay import Relay
+
+        self.forwarder = SignalForwarder()
+        self.forwarder.install()  # before the process exists: early signals are held
+        self.relay: Relay | None = None
+        self.console_ours = -1
+        self.console_theirs: int | None = None
+        self.child_stdio: tuple[int, int, int] | None = None
+        if tty:
+            from shim.io.console import socket_pair
+
+            self.console_ours, self.console_theirs = socket_pair()
+        else:
+            self.relay, self.child_stdio = Relay.with_pipes()
+
+    def spawned(self) -> None:
+        """The helper has its copies: close the process's ends here."""
+        if self.child_stdio is not None:
+            from shim.supervisor.relay import close_child_ends
+
+            close_child_ends(self.child_stdio)
+            self.child_stdio = None
+
+    def wait(self, reaper: Reaper, child: Child) -> int:
+        from shim.supervisor.foreground import wait_foreground
+        from shim.supervisor.relay import Relay
+
+        if self.console_ours >= 0:
+            from shim.io.console import recv_master
+
+            master, self.console_ours = recv_master(self.console_ours), -1  # closes the socket
+            self.relay = Relay.with_console(master)
+            self.forwarder.on_winch = self.relay.resize
+        assert self.relay is not None
+        self.forwarder.target(child)
+        exit_ = wait_foreground(reaper, child, self.relay, self.forwarder, reap_orphans=False)
+        self.relay.drain()
+        reaper.release(child)
+        return exit_.status
+
+    def close(self) -> None:
+        self.spawned()
+        self.forwarder.close()
+        if self.relay is not None:
+            self.relay.close()
+        if self.console_ours >= 0:
+            os.close(self.console_ours)
+            self.console_ours = -1
 
 
 def _process_file_terminal(path: str) -> bool:
@@ -82,22 +143,3 @@ def _process_file_terminal(path: str) -> bool:
     except (OSError, ValueError):
         return False  # exec reports the real problem when it reads the file
     return isinstance(data, dict) and data.get("terminal") is True
-
-
-def _foreground(pid: int, console: int | None, forwarder: SignalForwarder) -> int:
-    """Forward signals to the process, pump its pty, exit with its status."""
-    from shim.supervisor.foreground import wait_for
-
-    proxy = None
-    if console is not None:
-        from shim.io.console import PtyProxy, recv_master
-
-        proxy = PtyProxy(recv_master(console))
-        forwarder.watch_pty(proxy)
-    try:
-        forwarder.target(pid)
-        return wait_for(pid, proxy)
-    finally:
-        forwarder.close()
-        if proxy is not None:
-            proxy.close()

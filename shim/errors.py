@@ -33,10 +33,14 @@ class UnknownCommand(ShimError):
     grpc_code = 12  # Unimplemented
 
 
-class InvalidConfig(ShimError):
-    """config.json (or a process.json) is malformed or asks for something invalid."""
+class InvalidArgument(ShimError):
+    """A caller's argument is malformed (a flag, a request field, a stdio URI)."""
 
-    grpc_code = 3  # InvalidArgument
+    grpc_code = 3
+
+
+class InvalidConfig(InvalidArgument):
+    """config.json (or a process.json) is malformed or asks for something invalid."""
 
 
 class Unsupported(InvalidConfig):
@@ -55,6 +59,31 @@ class AlreadyExists(ShimError):
 
 class WrongState(ShimError):
     grpc_code = 9  # FailedPrecondition
+
+
+class Unavailable(ShimError):
+    """Something the operation needs is not there or not answering (a socket, a peer)."""
+
+    grpc_code = 14
+
+
+class Internal(ShimError):
+    """The host or the kernel failed us where it should not (an unexpected errno, a corrupt
+    state file): not the caller's fault, and not a state the caller could have avoided."""
+
+    grpc_code = 13
+
+
+class Cancelled(ShimError):
+    """The caller gave up (an async cancel); whatever the operation made has been undone."""
+
+    grpc_code = 1
+
+
+class TimedOut(ShimError):
+    """A deadline passed (a hook's timeout, a wait for a process or a freezer)."""
+
+    grpc_code = 4  # DeadlineExceeded
 
 
 class InitFailed(ShimError):

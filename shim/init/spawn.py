@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _signal
 import _socket
 import fcntl
 import os
@@ -9,7 +10,8 @@ import select
 import struct
 import time
 
-from shim.errors import InitFailed
+from shim.cancel import wait_readable
+from shim.errors import InitFailed, TimedOut
 from shim.init import protocol as p
 from shim.init.handshake import (
     TRANSITIONS,
@@ -24,6 +26,9 @@ from shim.logs import get_logger
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from shim.cancel import CancelToken
+    from shim.children import Child, ChildReaper
 
 HELPER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_helper", "shim-init")
 # Tests point this at a sanitizer build of the helper; it is still copied into a sealed memfd.
@@ -60,19 +65,64 @@ def sealed_helper() -> int:
 
 
 class Helper:
-    """A running helper: H1's pid, the two control channels, the log pipe."""
+    """A running helper: H1 and (once it exists) H2 as children adopted by the reaper, the
+    two control channels, the log pipe.
 
-    __slots__ = ("ctl1", "ctl2", "h1_pid", "h2_pid", "log_decoder", "log_fd")
+    From the spawn until H2 is adopted the reaper is held: H1 clones H2 into our process
+    (CLONE_PARENT), and until we know H2's pid nobody may reap an unknown child.
+    """
+
+    __slots__ = (
+        "cancel",
+        "ctl1",
+        "ctl2",
+        "h1",
+        "h2",
+        "holding",
+        "log_decoder",
+        "log_fd",
+        "log_prefix",
+        "reaper",
+    )
 
     def __init__(
-        self, h1_pid: int, ctl1: _socket.socket, ctl2: _socket.socket, log_fd: int
+        self,
+        reaper: ChildReaper,
+        h1: Child,
+        ctl1: _socket.socket,
+        ctl2: _socket.socket,
+        log_fd: int,
+        cancel: CancelToken | None,
     ) -> None:
-        self.h1_pid = h1_pid
-        self.h2_pid = 0
+        self.reaper = reaper
+        self.h1: Child | None = h1
+        self.h2: Child | None = None
+        self.holding = True  # spawn_helper took the hold
         self.ctl1 = ctl1
         self.ctl2 = ctl2
         self.log_fd = log_fd
         self.log_decoder = LogDecoder()
+        self.log_prefix = "init"
+        self.cancel = cancel
+
+    @property
+    def h1_pid(self) -> int:
+        return self.h1.pid if self.h1 is not None else 0
+
+    @property
+    def h2_pid(self) -> int:
+        return self.h2.pid if self.h2 is not None else 0
+
+    def adopt_h2(self, pid: int) -> Child:
+        """H2 exists and we know its pid: own it, then let orphans be reaped again."""
+        self.h2 = self.reaper.adopt(pid)
+        self._unhold()
+        return self.h2
+
+    def _unhold(self) -> None:
+        if self.holding:
+            self.holding = False
+            self.reaper.release_hold()
 
     def send(
         self, channel: int, mtype: int, body: bytes = b"", fds: list[int] | None = None
@@ -92,17 +142,13 @@ class Helper:
     def recv(self, channel: int, deadline: float) -> Packet | None:
         """The next packet on a channel (None at EOF), relaying log records meanwhile."""
         sock = self.ctl1 if channel == 1 else self.ctl2
-        poller = select.poll()
-        poller.register(sock.fileno(), select.POLLIN)
-        if self.log_fd >= 0:
-            poller.register(self.log_fd, select.POLLIN)
         while True:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                raise InitFailed("timed out waiting for the init helper")
-            ready = dict(poller.poll(wait * 1000))
+            fds = [sock.fileno()] if self.log_fd < 0 else [sock.fileno(), self.log_fd]
+            try:
+                ready = wait_readable(fds, deadline, self.cancel, "wait for the init helper")
+            except TimedOut:
+                raise InitFailed("timed out waiting for the init helper") from None
             if self.log_fd >= 0 and self.log_fd in ready and not self.drain_log():
-                poller.unregister(self.log_fd)
                 os.close(self.log_fd)
                 self.log_fd = -1
             if sock.fileno() in ready:
@@ -144,25 +190,21 @@ class Helper:
             return False
         log = get_logger()
         for level, stage, text in self.log_decoder.feed(chunk):
-            getattr(log, LOG_LEVELS.get(level, "debug"))(f"init[{stage}]: {text}")
+            getattr(log, LOG_LEVELS.get(level, "debug"))(f"{self.log_prefix}[{stage}]: {text}")
         return True
 
     def death_note(self) -> str:
         """ ", killed by signal 9" (or an exit status) for a helper process that is gone."""
-        for pid in (self.h2_pid, self.h1_pid):
-            if not pid:
+        for child in (self.h2, self.h1):
+            if child is None:
                 continue
             try:  # its channel closes a moment before it becomes a zombie: wait for that
-                pidfd = os.pidfd_open(pid)
-                select.select([pidfd], [], [], 1.0)
-                os.close(pidfd)
-                waited, status = os.waitpid(pid, os.WNOHANG)
-            except (ChildProcessError, ProcessLookupError):
+                exit_ = self.reaper.wait(child, time.monotonic() + 1.0, self.cancel)
+            except TimedOut:
                 continue
-            if waited == pid and os.WIFSIGNALED(status):
-                return f": init helper {pid} killed by signal {os.WTERMSIG(status)}"
-            if waited == pid:
-                return f": init helper {pid} exited with status {os.WEXITSTATUS(status)}"
+            if exit_.signal:
+                return f": init helper {child.pid} killed by signal {exit_.signal}"
+            return f": init helper {child.pid} exited with status {exit_.status}"
         return ""
 
     def finish_log(self, deadline: float) -> None:
@@ -175,7 +217,24 @@ class Helper:
                 os.close(self.log_fd)
                 self.log_fd = -1
 
+    def bury(self) -> None:
+        """After a failure: SIGKILL H1 and H2 if they are still there, collect them, forget
+        them. Not cancellable: it is what a cancel's cleanup runs."""
+        for child in (self.h2, self.h1):
+            if child is None or child.pidfd < 0:
+                continue
+            try:
+                _signal.pidfd_send_signal(child.pidfd, _signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.reaper.wait(child)
+            self.reaper.release(child)
+        self.h1 = self.h2 = None
+
     def close(self) -> None:
+        """Close the channels and the log pipe; give up the hold if H2 never came. The
+        children stay adopted: killing and waiting for them is the caller's business."""
+        self._unhold()
         self.ctl1.close()
         self.ctl2.close()
         if self.log_fd >= 0:
@@ -189,12 +248,18 @@ def _high_dup(fd: int, floor: int) -> int:
 
 def spawn_helper(
     *,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
     preserve_fds: int,
     console_sock: int | None,
     fifo_fd: int | None,
     stdio: tuple[int, int, int] | None = None,
 ) -> Helper:
-    """Start H1 with the fd layout of protocol.h. The caller sends BOOT once HELLO arrives."""
+    """Start H1 with the fd layout of protocol.h. The caller sends BOOT once HELLO arrives.
+
+    `stdio` becomes the helper's (and so the process's) fds 0-2; None gives it /dev/null
+    for all three, never this process's own stdio by accident.
+    """
     for fd in range(3, 3 + preserve_fds):
         try:
             os.fstat(fd)
@@ -218,8 +283,9 @@ def spawn_helper(
     highs = [_high_dup(devnull if fd is None else fd, floor) for fd in sources]
     actions: list[tuple[int, int, int]] = [(os.POSIX_SPAWN_DUP2, fd, fd) for fd in range(3, base)]
     actions += [(os.POSIX_SPAWN_DUP2, high, base + i) for i, high in enumerate(highs)]
-    if stdio is not None:
-        actions += [(os.POSIX_SPAWN_DUP2, _high_dup(fd, floor), i) for i, fd in enumerate(stdio)]
+    for i, fd in enumerate(stdio if stdio is not None else (devnull, devnull, devnull)):
+        actions.append((os.POSIX_SPAWN_DUP2, _high_dup(fd, floor), i))
+    reaper.acquire_hold()
     try:
         pid = os.posix_spawn(
             f"/proc/self/fd/{mfd}",
@@ -229,24 +295,33 @@ def spawn_helper(
             setsigdef=(SIGPIPE, SIGXFSZ),
             setsigmask=(),
         )
+        h1 = reaper.adopt(pid)
     except OSError as err:
+        reaper.release_hold()
         ctl1_parent.close()
         ctl2_parent.close()
         os.close(log_r)
         raise InitFailed(f"start the init helper: {err.strerror}") from None
+    except BaseException:
+        reaper.release_hold()
+        raise
     finally:
         for fd in {a[1] for a in actions if a[1] >= floor} | {log_w, devnull, mfd}:
             os.close(fd)
         ctl1_child.close()
         ctl2_child.close()
-    return Helper(pid, ctl1_parent, ctl2_parent, log_r)
+    return Helper(reaper, h1, ctl1_parent, ctl2_parent, log_r, cancel)
 
 
-def _reap_h1(pid: int) -> None:
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        code = os.waitstatus_to_exitcode(status)
-        raise InitFailed(f"init helper (stage 1) exited with status {code}")
+def _reap_h1(helper: Helper, deadline: float) -> None:
+    """H1 exits 0 once it has handed H2 over; collect it and forget it."""
+    h1 = helper.h1
+    assert h1 is not None
+    exit_ = helper.reaper.wait(h1, deadline, helper.cancel)
+    helper.reaper.release(h1)
+    helper.h1 = None
+    if exit_.status != 0:
+        raise InitFailed(f"init helper (stage 1) exited with status {exit_.status}")
 
 
 def drive(
@@ -306,13 +381,14 @@ def drive(
             on_userns(helper.h1_pid)
             helper.send(1, p.MSG_USERNS_MAPPED)
         elif pkt.type == p.MSG_CHILD:
-            helper.h2_pid = pkt.u32(p.T_PID)
+            helper.adopt_h2(pkt.u32(p.T_PID))
             on_child(helper.h2_pid)
             helper.send(1, p.MSG_CHILD_ACK)
-            _reap_h1(helper.h1_pid)
-            helper.h1_pid = 0
+            _reap_h1(helper, deadline)
         elif pkt.type == p.MSG_HOOKS and on_hooks is not None:
-            on_hooks(helper.h2_pid)
+            started = time.monotonic()
+            on_hooks(helper.h2_pid)  # hooks have their own timeouts: not the handshake's
+            deadline += time.monotonic() - started
             helper.send(2, p.MSG_HOOKS_DONE)
         elif pkt.type == p.MSG_READY:
             on_ready(helper.h2_pid)

@@ -1,7 +1,7 @@
 """The console socket (a pty master over SCM_RIGHTS) and the foreground pty proxy of `run`.
 
 The one-shot CLI uses the blocking calls (`connect_console_socket`, `socket_pair`,
-`recv_master`, `PtyProxy`); the containerd shim the async ones (`receive_master`,
+`recv_master`); the containerd shim the async ones (`receive_master`,
 `ConsoleSocket`), which wait with anyio and so run on asyncio and trio.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import _socket
 import array
 import os
-import select
 
 from shim.errors import ShimError
 
@@ -138,49 +137,3 @@ class ConsoleSocket:
         if self._tmpdir:
             os.rmdir(self._tmpdir)
             self._tmpdir = ""
-
-
-class PtyProxy:
-    """Copies our terminal to the container's pty master and back; our tty in raw mode meanwhile."""
-
-    def __init__(self, master: int) -> None:
-        self.master = master
-        try:
-            self.tty = os.open("/dev/tty", os.O_RDWR | os.O_CLOEXEC)
-        except OSError as err:
-            raise ShimError(f"open /dev/tty: {(err.strerror or str(err)).lower()}") from None
-        import termios
-        import tty
-
-        self._termios = termios
-        self._saved = termios.tcgetattr(self.tty)
-        tty.setraw(self.tty)
-        self.resize()
-
-    def resize(self) -> None:
-        import fcntl
-        import termios
-
-        size = fcntl.ioctl(self.tty, termios.TIOCGWINSZ, b"\0" * 8)
-        fcntl.ioctl(self.master, termios.TIOCSWINSZ, size)
-
-    def pump_once(self, timeout: float) -> bool:
-        """Move what is ready; False once the container side is closed."""
-        poller = select.poll()
-        poller.register(self.tty, select.POLLIN)
-        poller.register(self.master, select.POLLIN)
-        for fd, _ in poller.poll(timeout * 1000):
-            try:
-                data = os.read(fd, 65536)
-            except OSError:
-                data = b""
-            if fd == self.master and not data:
-                return False
-            if data:
-                os.write(self.master if fd == self.tty else self.tty, data)
-        return True
-
-    def close(self) -> None:
-        self._termios.tcsetattr(self.tty, self._termios.TCSADRAIN, self._saved)
-        os.close(self.tty)
-        os.close(self.master)

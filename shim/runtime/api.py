@@ -18,24 +18,30 @@ from shim.runtime.start import start_container
 from shim.runtime.state_store import DEFAULT_ROOT, State, StateStore
 from shim.runtime.status import open_init
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.children import ChildReaper
+
 
 class Runtime:
     """Containers under one state root (runc's `--root`)."""
 
-    def __init__(self, root: str = DEFAULT_ROOT) -> None:
+    def __init__(self, reaper: ChildReaper, root: str = DEFAULT_ROOT) -> None:
         self.store = StateStore(root)
+        self.reaper = reaper
 
     def create(self, container_id: str, bundle: str, opts: CreateOptions | None = None) -> State:
-        return create_container(self.store, container_id, bundle, opts or CreateOptions())
+        opts = opts or CreateOptions()
+        return create_container(self.store, container_id, bundle, opts, self.reaper).state
 
     def start(self, container_id: str) -> State:
-        return start_container(self.store, container_id)
+        return start_container(self.store, container_id, self.reaper)
 
     def kill(self, container_id: str, sig: int, all_processes: bool = False) -> None:
         kill_container(self.store, container_id, sig, all_processes)
 
     def delete(self, container_id: str, force: bool = False) -> None:
-        delete_container(self.store, container_id, force)
+        delete_container(self.store, container_id, self.reaper, force)
 
     def state(self, container_id: str) -> dict[str, object]:
         return container_state(self.store, container_id)

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
-import select
 import time
 
+from shim.cancel import wait_readable
 from shim.cgroups.placement import procs, remove
-from shim.errors import ShimError
+from shim.errors import ShimError, TimedOut
 from shim.json_codec import dumps, loads
 from shim.logs import get_logger
 from shim.runtime.hooks import HookSpec, run_hooks_warning
 from shim.runtime.state_store import ContainerDir
 from shim.runtime.status import init_alive, proc_stat
 from shim.spec.oci_state import oci_state
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import ChildReaper
 
 JOURNAL = "journal.json"
 KILL_WAIT = 10.0  # runc polls up to 10 s for a killed init to go
@@ -69,10 +74,12 @@ class Journal:
             pass
 
 
-def kill_and_wait(pid: int, start_time: int, timeout: float = KILL_WAIT) -> bool:
-    """SIGKILL a process if it is still the one we started; wait until it is gone. True if gone."""
+def kill_and_wait(
+    pid: int, start_time: int, timeout: float = KILL_WAIT, cancel: CancelToken | None = None
+) -> bool:
+    """SIGKILL a process if it is still the one we started; wait until it has exited. True
+    if gone. Never reaps: if it is our child, the process's reaper collects it."""
     if not init_alive(pid, start_time):
-        _reap_if_child(pid)
         return True
     try:
         pidfd = os.pidfd_open(pid)
@@ -82,38 +89,42 @@ def kill_and_wait(pid: int, start_time: int, timeout: float = KILL_WAIT) -> bool
         if not init_alive(pid, start_time):  # the pidfd now pins this process: check once more
             return True
         _signal.pidfd_send_signal(pidfd, _signal.SIGKILL)
-        poller = select.poll()
-        poller.register(pidfd, select.POLLIN)
-        gone = bool(poller.poll(timeout * 1000))
+        wait_readable([pidfd], time.monotonic() + timeout, cancel, f"wait for process {pid}")
     except ProcessLookupError:
-        gone = True
+        pass
+    except TimedOut:
+        return False
     finally:
         os.close(pidfd)
-    _reap_if_child(pid)
-    return gone
+    return True
 
 
-def _reap_if_child(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
+def sweep_cgroups(cgroup_paths: dict[str, str], cancel: CancelToken | None = None) -> None:
+    """SIGKILL whatever is left in the container's cgroups (only ever ours): `cgroup.kill`
+    on v2, freeze + SIGKILL + thaw on v1 (a frozen task dies only once thawed, and a
+    running one could fork meanwhile). Done before waiting on the init: a pid namespace's
+    init cannot finish exiting while another process of its namespace (an exec'd one,
+    whose parent is not the init) is alive."""
+    if not cgroup_paths:
+        return
+    from shim.cgroups.manager import manager_for
 
-
-def _kill_cgroup(cgroup_paths: dict[str, str]) -> None:
-    """Whatever is left in the container's cgroup (only ever ours) gets SIGKILL."""
     deadline = time.monotonic() + KILL_WAIT
-    while cgroup_paths and time.monotonic() < deadline:
-        pids = procs(cgroup_paths)
-        if not pids:
+    manager = manager_for(cgroup_paths)
+    while True:
+        try:
+            if not procs(cgroup_paths):
+                return
+            manager.signal_all(_signal.SIGKILL)
+        except ShimError as err:
+            get_logger().error(f"kill the container's processes: {err}")
             return
-        for pid in pids:
-            try:
-                os.kill(pid, _signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            _reap_if_child(pid)
-        time.sleep(0.01)
+        if time.monotonic() >= deadline:
+            get_logger().error("container processes still running after SIGKILL")
+            return
+        if cancel is not None:
+            cancel.check("delete")
+        time.sleep(0.005)
 
 
 def destroy(
@@ -122,17 +133,19 @@ def destroy(
     *,
     poststop: list[HookSpec],
     bundle: str,
+    reaper: ChildReaper,
     cgroup_paths: dict[str, str] | None = None,
     annotations: dict[str, str] | None = None,
+    cancel: CancelToken | None = None,
 ) -> None:
     """Kill, remove cgroups and the state dir, then run poststop hooks (failures only logged)."""
     log = get_logger()
-    for pid, start in journal.pids:
-        if not kill_and_wait(pid, start):
-            log.error(f"container process {pid} still running after SIGKILL")
     if cgroup_paths:
         created = set(journal.cgroup_created)
-        _kill_cgroup({k: v for k, v in cgroup_paths.items() if v in created})
+        sweep_cgroups({k: v for k, v in cgroup_paths.items() if v in created}, cancel)
+    for pid, start in journal.pids:
+        if not kill_and_wait(pid, start, cancel=cancel):
+            log.error(f"container process {pid} still running after SIGKILL")
     try:
         remove(journal.cgroup_created)
     except ShimError as err:
@@ -140,4 +153,4 @@ def destroy(
     cdir.remove()
     if poststop:
         state = oci_state(cdir.id, "stopped", 0, bundle, annotations or {})
-        run_hooks_warning(poststop, state, bundle, "poststop")
+        run_hooks_warning(poststop, state, bundle, "poststop", reaper, cancel)

@@ -10,7 +10,7 @@ loopback left out as runc does; `null` when there is none).
 from __future__ import annotations
 
 from shim.json_codec import dumps
-from shim.runtime.cgroup_ops import Target
+from shim.runtime.container import Container
 from shim.runtime.status import STOPPED, init_alive
 
 TYPE_CHECKING = False
@@ -58,7 +58,7 @@ def stats_now(store: StateStore, container_id: str) -> Event:
     (`container with id ID is not running`) once the container has stopped."""
     from shim.cgroups.manager import manager_for
 
-    with Target(store, container_id) as target:
+    with Container.open(store, container_id) as target:
         target.require("events")
         state = target.state
     return stats_event(state.id, manager_for(state.cgroup_paths), live_pid(state))
@@ -72,7 +72,7 @@ def stats_of_all(store: StateStore) -> list[Event]:
     found: list[Event] = []
     for cid in store.ids():
         try:
-            with Target(store, cid) as target:
+            with Container.open(store, cid) as target:
                 state, status = target.state, target.status
         except ShimError:
             continue  # no state.json yet, or gone meanwhile

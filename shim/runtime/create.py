@@ -31,6 +31,8 @@ from shim.spec.oci_state import oci_state
 from shim.spec.validate import validate_spec
 
 if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import Child, ChildReaper
     from shim.spec.model import Spec
 
 INIT_TIMEOUT = 60.0  # seconds for the whole handshake, hooks excluded
@@ -41,7 +43,23 @@ NS_FILES = {
 
 
 class CreateOptions:
-    __slots__ = ("console_fd", "loaded", "no_new_keyring", "no_pivot", "pid_file", "preserve_fds")
+    """runc's create flags, and the container's stdio.
+
+    `stdio`: the three fds the container's process gets as 0, 1, 2 (the helper dups them;
+    the caller keeps and closes its own). None gives it /dev/null: a library caller never
+    hands a container its own stdio by accident (the CLI passes its 0-2 explicitly, as
+    runc's detached create does). With a terminal the console socket replaces them.
+    """
+
+    __slots__ = (
+        "console_fd",
+        "loaded",
+        "no_new_keyring",
+        "no_pivot",
+        "pid_file",
+        "preserve_fds",
+        "stdio",
+    )
 
     def __init__(
         self,
@@ -52,7 +70,9 @@ class CreateOptions:
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
         loaded: tuple[Spec, str] | None = None,
+        stdio: tuple[int, int, int] | None = None,
     ) -> None:
+        self.stdio = stdio
         self.console_fd = console_fd
         self.loaded = loaded  # (spec, rootfs) from load_bundle, when the caller read it already
         self.pid_file = pid_file
@@ -137,12 +157,32 @@ def write_pid_file(path: str, pid: int) -> None:
         ) from None
 
 
+class Created:
+    """What `create` hands back: the stored state and the init, a child adopted by the
+    reaper (its pidfd opened before create returned)."""
+
+    __slots__ = ("init", "state")
+
+    def __init__(self, state: State, init: Child) -> None:
+        self.state = state
+        self.init = init
+
+
 class _Creation:
     """One create in progress: what has been made so far, so failure can undo exactly that."""
 
     def __init__(
-        self, store: StateStore, container_id: str, bundle: str, spec: Spec, rootfs: str
+        self,
+        store: StateStore,
+        container_id: str,
+        bundle: str,
+        spec: Spec,
+        rootfs: str,
+        reaper: ChildReaper,
+        cancel: CancelToken | None,
     ) -> None:
+        self.reaper = reaper
+        self.cancel = cancel
         self.id = container_id
         self.bundle = bundle
         self.spec = spec
@@ -154,7 +194,7 @@ class _Creation:
         self.state: State | None = None
         self.no_new_keyring = False
 
-    def run(self, opts: CreateOptions) -> State:
+    def run(self, opts: CreateOptions) -> Created:
         linux = self.spec.linux
         self.no_new_keyring = opts.no_new_keyring
         os.mkfifo(self.cdir.fifo_path, 0o622)
@@ -178,8 +218,14 @@ class _Creation:
             )
             try:
                 self.helper = spawn_helper(
-                    preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=fifo
+                    reaper=self.reaper,
+                    cancel=self.cancel,
+                    preserve_fds=opts.preserve_fds,
+                    console_sock=opts.console_fd,
+                    fifo_fd=fifo,
+                    stdio=opts.stdio,
                 )
+                self.helper.log_prefix = f"{self.id}: init"
                 self.journal.record(pids=[self.helper.h1_pid])
                 self._exchange(plan.body, plan.fds, plan.want_hooks)
             finally:
@@ -188,7 +234,9 @@ class _Creation:
         finally:
             os.close(fifo)
         assert self.state is not None
-        return self.state
+        assert self.helper is not None
+        assert self.helper.h2 is not None
+        return Created(self.state, self.helper.h2)
 
     def _exchange(self, boot: bytes, ns_fds: list[int], want_hooks: bool) -> None:
         helper = self.helper
@@ -231,7 +279,11 @@ class _Creation:
         try:
             for kind in (hooks.prestart, hooks.create_runtime):  # "#N" counts within a kind
                 run_hooks(
-                    [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind], state, self.bundle
+                    [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind],
+                    state,
+                    self.bundle,
+                    self.reaper,
+                    self.cancel,
                 )
         except HookFailed as err:
             raise HookFailed(
@@ -264,13 +316,21 @@ class _Creation:
         self.cdir.write_state(self.state)
 
     def abort(self) -> None:
-        """Undo everything; errors while undoing are logged, never raised over the cause."""
+        """Undo everything; errors while undoing are logged, never raised over the cause.
+        Runs to the end even after a cancel (it is the cancel's cleanup)."""
         helper, self.helper = self.helper, None
         try:
-            destroy(self.cdir, self.journal.load(), poststop=self._poststop(), bundle=self.bundle)
+            destroy(
+                self.cdir,
+                self.journal.load(),
+                poststop=self._poststop(),
+                bundle=self.bundle,
+                reaper=self.reaper,
+            )
         finally:
             if helper is not None:
                 helper.close()
+                helper.bury()
 
     def _poststop(self) -> list[HookSpec]:
         hooks = self.spec.hooks
@@ -286,16 +346,22 @@ def _to_builtins(spec: Spec) -> dict[str, object]:
 
 
 def create_container(
-    store: StateStore, container_id: str, bundle: str, opts: CreateOptions
-) -> State:
-    """Create the container; on any failure nothing is left behind and the error is raised."""
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    opts: CreateOptions,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
+) -> Created:
+    """Create the container; on any failure (a cancel included) nothing is left behind and
+    the error is raised."""
     bundle = os.path.abspath(bundle)
     spec, rootfs = opts.loaded or load_bundle(bundle)
-    creation = _Creation(store, container_id, bundle, spec, rootfs)
+    creation = _Creation(store, container_id, bundle, spec, rootfs, reaper, cancel)
     try:
-        state = creation.run(opts)
+        created = creation.run(opts)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, state.pid)
+            write_pid_file(opts.pid_file, created.state.pid)
     except BaseException:
         creation.abort()
         raise
@@ -304,4 +370,4 @@ def create_container(
             creation.helper.close()
         creation.cdir.close()
     creation.journal.clear()
-    return state
+    return created

@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import _signal
 
-from shim.cgroups.manager import manager_for
 from shim.errors import NotFound, ShimError
 from shim.logs import get_logger
 from shim.runtime.cleanup import Journal, destroy
+from shim.runtime.container import Container
 from shim.runtime.hooks import HookSpec
-from shim.runtime.state_store import StateStore
-from shim.runtime.status import CREATED, PAUSED, STOPPED, require, status_of
+from shim.runtime.status import CREATED, PAUSED, STOPPED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import ChildReaper
+    from shim.runtime.state_store import ContainerDir, StateStore
 
 
-def delete_container(store: StateStore, container_id: str, force: bool = False) -> None:
-    """runc's rules: created/stopped go; running/paused need force; force on no such id is quiet."""
+def delete_container(
+    store: StateStore,
+    container_id: str,
+    reaper: ChildReaper,
+    force: bool = False,
+    cancel: CancelToken | None = None,
+) -> None:
+    """runc's rules: created/stopped go; running/paused need force; force on no such id is quiet.
+
+    The cgroup is swept (every process SIGKILLed) before the init is waited for, and
+    nothing here reaps: a process that is our child is collected by `reaper`'s owner.
+    """
     try:
         cdir = store.open(container_id, lock=True)
     except NotFound:
@@ -24,28 +39,26 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
     try:
         if not cdir.has_state():
             # A create that died before it wrote state.json: its journal says what to undo.
-            destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path)
+            destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path, reaper=reaper)
             if force:
                 return
             raise NotFound("container does not exist")
         try:
-            state = cdir.read_state()
+            container = Container(cdir, cdir.read_state())
         except NotFound:
             raise
         except ShimError:
             if not force:
                 raise
-            # Unreadable state: what the journal knows, then the directory, is all we can do.
-            get_logger().error(f"delete {container_id}: unreadable state, removing what is known")
-            destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path)
+            _destroy_unreadable(cdir, reaper)
             return
-        status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
-        if not force and status not in (CREATED, STOPPED):
-            require(status, "delete", container_id)
-        if status == PAUSED:
+        if not force and container.status not in (CREATED, STOPPED):
+            container.require("delete")
+        state = container.state
+        if container.status == PAUSED:
             # Frozen tasks die only once thawed: SIGKILL them all, then thaw (as runc's
-            # Signal does for a paused container), before destroy waits for the init.
-            manager_for(state.cgroup_paths).signal_all(_signal.SIGKILL)
+            # Signal does for a paused container), also in a cgroup create did not make.
+            container.manager().signal_all(_signal.SIGKILL)
         journal = Journal(cdir.path)
         journal.cgroup_created = state.cgroup_created
         journal.pids = [(state.pid, state.start_time)]
@@ -54,8 +67,16 @@ def delete_container(store: StateStore, container_id: str, force: bool = False) 
             journal,
             poststop=[HookSpec.from_dict(h) for h in state.hooks("poststop")],
             bundle=state.bundle,
+            reaper=reaper,
             cgroup_paths=state.cgroup_paths,
             annotations=state.annotations,
+            cancel=cancel,
         )
     finally:
         cdir.close()
+
+
+def _destroy_unreadable(cdir: ContainerDir, reaper: ChildReaper) -> None:
+    """Unreadable state: what the journal knows, then the directory, is all we can do."""
+    get_logger().error(f"delete {cdir.id}: unreadable state, removing what is known")
+    destroy(cdir, Journal(cdir.path).load(), poststop=[], bundle=cdir.path, reaper=reaper)

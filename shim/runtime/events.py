@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from shim.errors import NotFound, ShimError
-from shim.runtime.cgroup_ops import Target
+from shim.runtime.container import Container
 from shim.runtime.container_stats import OOM, Event, live_pid, stats_event
 
 TYPE_CHECKING = False
@@ -47,7 +47,7 @@ async def container_events(
 ) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
     """One container's events. Raises `NotFound`, or `WrongState` with runc's text
     (`container with id ID is not running`) when it has stopped already."""
-    with Target(store, container_id) as target:
+    with Container.open(store, container_id) as target:
         target.require("events")
         state = target.state
     send, receive = anyio.create_memory_object_stream[Event](BUFFER)
@@ -171,7 +171,7 @@ def _gone(state_file: str, manager: Manager) -> bool:
 
 def _read_state(store: StateStore, container_id: str) -> State | None:
     try:
-        with Target(store, container_id) as target:
+        with Container.open(store, container_id) as target:
             return target.state
     except (NotFound, ShimError):
         return None  # not created yet (no state.json), or gone meanwhile

@@ -22,8 +22,8 @@ from shim.init.rlimits import apply_rlimits
 from shim.init.seccomp_listener import send_listener
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
-from shim.runtime.state_store import State, StateStore
-from shim.runtime.status import PAUSED, STOPPED, open_init, status_of
+from shim.runtime.container import Container
+from shim.runtime.status import PAUSED, STOPPED, open_init
 from shim.spec.caps import CAPS
 from shim.spec.load import load_process
 from shim.spec.model import Capabilities, Process, Seccomp
@@ -33,9 +33,18 @@ from shim.spec.process_rules import validate_process
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from shim.cancel import CancelToken
+    from shim.children import Child, ChildReaper
+    from shim.runtime.state_store import State, StateStore
+
 
 class ExecOptions:
-    """runc's exec flags; `process_file` (-p) replaces every other process flag."""
+    """runc's exec flags; `process_file` (-p) or `process` replaces every other process flag.
+
+    `process`: the OCI Process itself, as a Struct or as its JSON bytes (what containerd's
+    Exec sends). `stdio`: the process's fds 0, 1, 2 (None: /dev/null, never ours by
+    accident); a terminal's console socket replaces them.
+    """
 
     __slots__ = (
         "additional_gids",
@@ -48,7 +57,9 @@ class ExecOptions:
         "ignore_paused",
         "no_new_privs",
         "preserve_fds",
+        "process",
         "process_file",
+        "stdio",
         "tty",
         "user",
     )
@@ -69,7 +80,11 @@ class ExecOptions:
         preserve_fds: int = 0,
         cgroups: list[str] | None = None,
         ignore_paused: bool = False,
+        process: Process | bytes | None = None,
+        stdio: tuple[int, int, int] | None = None,
     ) -> None:
+        self.process = process
+        self.stdio = stdio
         self.args = args or []
         self.process_file = process_file
         self.tty = tty
@@ -122,6 +137,14 @@ def _add_caps(names: list[str], proc: Process) -> None:
 def build_process(state: State, opts: ExecOptions) -> Process:
     """The process to run: a process.json, or the container's process with the flags on top."""
     base = msgspec.convert(state.config.get("process") or {}, type=Process)
+    if opts.process is not None:
+        proc = (
+            load_process(opts.process, "process")
+            if isinstance(opts.process, bytes)
+            else msgspec.structs.replace(opts.process)
+        )
+        validate_process(proc)
+        return proc
     if opts.process_file:
         try:
             with open(opts.process_file, "rb") as f:
@@ -170,23 +193,24 @@ def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:
 
 
 def _load(store: StateStore, container_id: str, ignore_paused: bool) -> State:
-    state = store.read(container_id)
-    fifo = store.fifo_path(container_id)
-    status = status_of(state.pid, state.start_time, state.cgroup_paths, fifo)
-    if status == STOPPED:
-        raise WrongState("cannot exec in a stopped container")
-    if status == PAUSED and not ignore_paused:
-        raise WrongState("cannot exec in a paused container (use --ignore-paused to override)")
-    return state
+    with Container.open(store, container_id) as container:
+        if container.status == STOPPED:
+            raise WrongState("cannot exec in a stopped container")
+        if container.status == PAUSED and not ignore_paused:
+            raise WrongState("cannot exec in a paused container (use --ignore-paused to override)")
+        return container.state
 
 
 def exec_process(
     store: StateStore,
     container_id: str,
     opts: ExecOptions,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
     on_started: Callable[[int], None] | None = None,
-) -> int:
-    """Start the process; returns its host pid once it has exec'd (it is our child)."""
+) -> Child:
+    """Start the process; returns it once it has exec'd: our child, adopted by `reaper`
+    (pid, pidfd, start time). On any failure (a cancel included) it is killed and collected."""
     state = _load(store, container_id, opts.ignore_paused)
     proc = build_process(state, opts)
     paths = _cgroup_paths(state, opts.cgroups)
@@ -209,8 +233,14 @@ def exec_process(
         w.u32(p.T_HAS_FIFO, 0)
         w.u32(p.T_HAS_CONSOLE, int(opts.console_fd is not None))
         helper = spawn_helper(
-            preserve_fds=opts.preserve_fds, console_sock=opts.console_fd, fifo_fd=None
+            reaper=reaper,
+            cancel=cancel,
+            preserve_fds=opts.preserve_fds,
+            console_sock=opts.console_fd,
+            fifo_fd=None,
+            stdio=opts.stdio,
         )
+        helper.log_prefix = f"{container_id}: exec"
         try:
             drive(
                 helper,
@@ -223,11 +253,12 @@ def exec_process(
                 table=EXEC_TRANSITIONS,
             )
         except BaseException:
-            _kill(helper.h2_pid, helper.h1_pid)
-            raise
-        finally:
             helper.close()
-        return helper.h2_pid
+            helper.bury()
+            raise
+        helper.close()
+        assert helper.h2 is not None
+        return helper.h2
     finally:
         os.close(pidfd)
 
@@ -244,13 +275,3 @@ def _send_listener(state: State, seccomp: Seccomp | None, pid: int, fd: int) -> 
         raise InvalidConfig("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")
     doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
     send_listener(seccomp.listener_path, seccomp.listener_metadata, fd, pid, doc)
-
-
-def _kill(*pids: int) -> None:
-    for pid in pids:
-        if pid:
-            try:
-                os.kill(pid, 9)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass

@@ -7,9 +7,13 @@ import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
 
 from shim.cgroups.manager import manager_for
-from shim.errors import InvalidConfig, ShimError, WrongState
-from shim.runtime.state_store import State, StateStore
-from shim.runtime.status import PAUSED, STOPPED, open_init, require, status_of
+from shim.errors import Internal, InvalidConfig, WrongState
+from shim.runtime.container import Container
+from shim.runtime.status import PAUSED, STOPPED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.runtime.state_store import StateStore
 
 
 def parse_signal(text: str) -> int:
@@ -30,15 +34,15 @@ def parse_signal(text: str) -> int:
     return int(sig)
 
 
-def _signal_init(state: State, sig: int) -> None:
-    pidfd = open_init(state)
+def _signal_init(container: Container, sig: int) -> None:
+    pidfd = container.open_init()
     try:
         _signal.pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         raise WrongState("container not running") from None
     except OSError as err:
         reason = err.strerror.lower() if err.strerror else str(err)
-        raise ShimError(f"unable to signal init: {reason}") from None
+        raise Internal(f"unable to signal init: {reason}") from err
     finally:
         os.close(pidfd)
 
@@ -46,20 +50,18 @@ def _signal_init(state: State, sig: int) -> None:
 def kill_container(
     store: StateStore, container_id: str, sig: int, all_processes: bool = False
 ) -> None:
-    state = store.read(container_id)
-    status = status_of(
-        state.pid, state.start_time, state.cgroup_paths, store.fifo_path(container_id)
-    )
-    if all_processes:
-        # runc: freeze, signal every pid of the cgroup, thaw (so a paused container ends
-        # up running); a silent success on a stopped container, whose pid 1 is gone.
-        if state.cgroup_paths:
-            manager_for(state.cgroup_paths).signal_all(sig)
-        if status == STOPPED:
-            return
-    require(status, "kill", container_id)
-    if not all_processes:
-        _signal_init(state, sig)
-        if status == PAUSED and sig == _signal.SIGKILL:
-            # A frozen task dies only once thawed (v1); runc thaws for SIGKILL alone.
-            manager_for(state.cgroup_paths).thaw()
+    with Container.open(store, container_id) as container:
+        status, paths = container.status, container.state.cgroup_paths
+        if all_processes:
+            # runc: freeze, signal every pid of the cgroup, thaw (so a paused container ends
+            # up running); a silent success on a stopped container, whose pid 1 is gone.
+            if paths:
+                manager_for(paths).signal_all(sig)
+            if status == STOPPED:
+                return
+        container.require("kill")
+        if not all_processes:
+            _signal_init(container, sig)
+            if status == PAUSED and sig == _signal.SIGKILL:
+                # A frozen task dies only once thawed (v1); runc thaws for SIGKILL alone.
+                manager_for(paths).thaw()

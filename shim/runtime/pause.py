@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from shim.runtime.cgroup_ops import Target
+from shim.runtime.container import Container
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -12,13 +12,13 @@ if TYPE_CHECKING:
 
 def pause_container(store: StateStore, container_id: str) -> None:
     """Freeze a created or running container; `container not running` otherwise."""
-    with Target(store, container_id, lock=True) as target:
+    with Container.open(store, container_id, lock=True) as target:
         target.require("pause")
         target.manager().freeze()
 
 
 def resume_container(store: StateStore, container_id: str) -> None:
     """Thaw a paused container; `container not paused` otherwise."""
-    with Target(store, container_id, lock=True) as target:
+    with Container.open(store, container_id, lock=True) as target:
         target.require("resume")
         target.manager().thaw()

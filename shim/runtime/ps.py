@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from shim.errors import ShimError
-from shim.runtime.cgroup_ops import Target
+from shim.runtime.container import Container
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ PS_TIMEOUT = 30.0
 
 def container_pids(store: StateStore, container_id: str) -> list[int]:
     """Host pids in the container's cgroup tree (empty once it has stopped)."""
-    with Target(store, container_id) as target:
+    with Container.open(store, container_id) as target:
         target.require("ps")
         return target.manager().pids() if target.state.cgroup_paths else []
 

@@ -6,13 +6,17 @@ import os
 
 from shim import OCI_VERSION
 from shim.errors import NotFound, ShimError
-from shim.runtime.state_store import ContainerDir, State, StateStore
-from shim.runtime.status import STOPPED, status_of
+from shim.runtime.container import Container
+from shim.runtime.status import STOPPED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.runtime.state_store import StateStore
 
 
-def describe(state: State, cdir: ContainerDir, owner: str = "") -> dict[str, object]:
+def describe(container: Container, owner: str = "") -> dict[str, object]:
     """The OCI state plus runc's extras, in runc's key order; pid 0 once stopped."""
-    status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
+    state, status = container.state, container.status
     out: dict[str, object] = {
         "ociVersion": OCI_VERSION,
         "id": state.id,
@@ -29,11 +33,8 @@ def describe(state: State, cdir: ContainerDir, owner: str = "") -> dict[str, obj
 
 
 def container_state(store: StateStore, container_id: str) -> dict[str, object]:
-    cdir = store.open(container_id)
-    try:
-        return describe(cdir.read_state(), cdir)
-    finally:
-        cdir.close()
+    with Container.open(store, container_id) as container:
+        return describe(container)
 
 
 def _owner(path: str) -> str:
@@ -60,7 +61,7 @@ def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[st
         except (NotFound, ShimError):
             continue
         try:
-            states.append(describe(cdir.read_state(), cdir, _owner(cdir.path)))
+            states.append(describe(Container(cdir, cdir.read_state()), _owner(cdir.path)))
         except NotFound:
             warnings.append(f"load container {cid}: container does not exist")
         except ShimError as err:  # one bad state file must not hide the others

@@ -9,31 +9,36 @@ execve): start fails with it, as the OCI spec asks, and the container stops.
 from __future__ import annotations
 
 import os
-import select
 
-from shim.errors import ShimError, WrongState
+from shim.cancel import wait_readable
+from shim.errors import InitFailed, WrongState
+from shim.runtime.container import Container
 from shim.runtime.hooks import HookSpec, run_hooks_warning
-from shim.runtime.state_store import State, StateStore
-from shim.runtime.status import require, status_of
 from shim.spec.oci_state import oci_state
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import ChildReaper
+    from shim.runtime.state_store import State, StateStore
 
-def _read_fifo(fifo: int, pidfd: int) -> bytes:
+
+def _read_fifo(fifo: int, pidfd: int, deadline: float | None, cancel: CancelToken | None) -> bytes:
     """Read the fifo to EOF; stop early if the init dies before it ever opens its end."""
     data = bytearray()
-    poller = select.poll()
-    poller.register(fifo, select.POLLIN)
-    poller.register(pidfd, select.POLLIN)
     while True:
-        events = dict(poller.poll())
-        if fifo in events:
-            chunk = os.read(fifo, 65536)
+        ready = wait_readable([fifo, pidfd], deadline, cancel, "start: wait for the init to exec")
+        if fifo in ready:
+            try:
+                chunk = os.read(fifo, 65536)
+            except BlockingIOError:
+                chunk = None
             if chunk:
                 data += chunk
                 continue
-            if events[fifo] & select.POLLHUP:
+            if chunk == b"" and _hung_up(fifo):
                 return bytes(data)
-        if pidfd in events:
+        if pidfd in ready:
             try:  # dead: take what it managed to write
                 while chunk := os.read(fifo, 65536):
                     data += chunk
@@ -42,8 +47,24 @@ def _read_fifo(fifo: int, pidfd: int) -> bytes:
             return bytes(data)
 
 
-def release(state: State, fifo_path: str) -> None:
-    """Let the init exec; raise if it reports an error instead."""
+def _hung_up(fifo: int) -> bool:
+    """EOF on a fifo read means no writer; before the init opened its end that is also
+    true, so ask poll whether the writer came and went (POLLHUP)."""
+    import select
+
+    poller = select.poll()
+    poller.register(fifo, select.POLLIN)
+    return any(ev & select.POLLHUP for _, ev in poller.poll(0))
+
+
+def release(
+    state: State,
+    fifo_path: str,
+    deadline: float | None = None,
+    cancel: CancelToken | None = None,
+) -> None:
+    """Let the init exec; raise if it reports an error instead. `deadline` bounds the wait
+    (the init runs startContainer hooks before it execs); `cancel` ends it."""
     try:
         pidfd = os.pidfd_open(state.pid)
     except ProcessLookupError:
@@ -54,42 +75,42 @@ def release(state: State, fifo_path: str) -> None:
         os.close(pidfd)
         raise WrongState("cannot start an already running container") from None
     try:
-        data = _read_fifo(fifo, pidfd)
+        data = _read_fifo(fifo, pidfd, deadline, cancel)
     finally:
         os.close(fifo)
         os.close(pidfd)
     if not data:
-        raise ShimError("container process is already dead")
+        raise WrongState("container process is already dead")
     try:
         os.unlink(fifo_path)
     except FileNotFoundError:
         pass
     if data[:1] != b"0":
-        raise ShimError(f"unexpected data on the exec fifo: {data[:40]!r}")
+        raise InitFailed(f"unexpected data on the exec fifo: {data[:40]!r}")
     if len(data) > 1:
-        raise ShimError(data[1:].decode("utf-8", "replace"))
+        raise InitFailed(data[1:].decode("utf-8", "replace"))
 
 
-def poststart(state: State) -> None:
+def poststart(state: State, reaper: ChildReaper, cancel: CancelToken | None = None) -> None:
     """OCI: after the user process started. A failing hook is a warning, the container runs on."""
     hooks = [HookSpec.from_dict(h) for h in state.hooks("poststart")]
     if not hooks:
         return
     doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
-    run_hooks_warning(hooks, doc, state.bundle, "poststart")
+    run_hooks_warning(hooks, doc, state.bundle, "poststart", reaper, cancel)
 
 
-def start_container(store: StateStore, container_id: str) -> State:
-    cdir = store.open(container_id, lock=True)
-    try:
-        state = cdir.read_state()
-        require(
-            status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path),
-            "start",
-            container_id,
-        )
-        release(state, cdir.fifo_path)
-    finally:
-        cdir.close()
-    poststart(state)
-    return state
+def start_container(
+    store: StateStore,
+    container_id: str,
+    reaper: ChildReaper,
+    *,
+    deadline: float | None = None,
+    cancel: CancelToken | None = None,
+) -> State:
+    """Release a created container's init to exec its process, then run poststart hooks."""
+    with Container.open(store, container_id, lock=True) as container:
+        container.require("start")
+        release(container.state, container.fifo_path, deadline, cancel)
+    poststart(container.state, reaper, cancel)
+    return container.state

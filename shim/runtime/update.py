@@ -9,7 +9,7 @@ container's cgroup manager (0 leaves a file alone), then written back into
 from __future__ import annotations
 
 from shim.cgroups.checks import check_resources
-from shim.runtime.cgroup_ops import Target
+from shim.runtime.container import Container
 from shim.runtime.update_request import stored_resources
 
 TYPE_CHECKING = False
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def update_container(store: StateStore, container_id: str, res: Resources) -> None:
     """Apply `res` to a created, running or paused container; `container not running`
     once stopped. Raises `InvalidConfig`/`CgroupError` naming the field."""
-    with Target(store, container_id, lock=True) as target:
+    with Container.open(store, container_id, lock=True) as target:
         target.require("update")
         check_resources(res)
         target.manager().apply(res)

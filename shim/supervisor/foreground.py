@@ -1,7 +1,10 @@
-"""The foreground half of `run` and `exec`: forward signals to our child, pump its pty, wait.
+"""The foreground half of `run` and `exec`: forward signals to the process, relay its stdio,
+wait for it through the reaper.
 
-The process is our own child (the helper clones it with CLONE_PARENT), so we wait
-for it directly.
+The process is our own child (the helper clones it with CLONE_PARENT); the reaper
+collects it through its pidfd. `run` is also the child subreaper: whatever the
+container orphans is re-parented to us and reaped here, never taking the process's
+own status.
 """
 
 from __future__ import annotations
@@ -9,34 +12,41 @@ from __future__ import annotations
 import os
 import signal
 
-from shim.errors import ShimError
-from shim.io.console import PtyProxy
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from shim.children import Child, Exit
+    from shim.supervisor.reaper import Reaper
+    from shim.supervisor.relay import Relay
 
 UNFORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGKILL, signal.SIGSTOP}
-
-
-def exit_code(status: int) -> int:
-    """The shell's convention runc follows: N, or 128+signal."""
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
 
 
 class SignalForwarder:
     """Catches every signal from before the process exists and forwards them once it does.
 
     Installed before create/exec starts anything, as runc does: a signal that arrives
-    while the process is being set up is held, not lost and not fatal to us.
+    while the process is being set up is held, not lost and not fatal to us. SIGCHLD
+    and SIGWINCH only wake the foreground loop (through `wake_fd`).
     """
 
     def __init__(self) -> None:
         self.pidfd = -1
         self.pending: list[int] = []
+        self.on_winch: Callable[[], None] | None = None
+        self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+
+    @property
+    def wake_fd(self) -> int:
+        return self._wake_r
 
     def install(self) -> None:
         for sig in signal.valid_signals():
             if sig not in UNFORWARDED and sig < signal.SIGRTMIN:
                 signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGCHLD, self._wake)
+        signal.signal(signal.SIGWINCH, self._winch)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.pidfd < 0:
@@ -47,31 +57,56 @@ class SignalForwarder:
         except ProcessLookupError:
             pass
 
-    def target(self, pid: int) -> None:
-        """From now on signals go to `pid`; the held ones first, in order."""
-        self.pidfd = os.pidfd_open(pid)
+    def _wake(self, _signum: int, _frame: object) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except BlockingIOError:
+            pass  # already awake
+
+    def _winch(self, signum: int, frame: object) -> None:
+        if self.on_winch is not None:
+            self.on_winch()
+
+    def clear_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def target(self, child: Child) -> None:
+        """From now on signals go to `child`; the held ones first, in order."""
+        self.pidfd = os.dup(child.pidfd)
         pending, self.pending = self.pending, []
         for signum in pending:
             self._on_signal(signum, None)
-
-    def watch_pty(self, proxy: PtyProxy) -> None:
-        signal.signal(signal.SIGWINCH, lambda _s, _f: proxy.resize())
 
     def close(self) -> None:
         if self.pidfd >= 0:
             os.close(self.pidfd)
             self.pidfd = -1
+        for fd in (self._wake_r, self._wake_w):
+            if fd >= 0:
+                os.close(fd)
+        self._wake_r = self._wake_w = -1
 
 
-def wait_for(pid: int, proxy: PtyProxy | None) -> int:
-    """Wait for our child `pid` (pumping the pty meanwhile); reap orphans handed to us too."""
+def wait_foreground(
+    reaper: Reaper,
+    child: Child,
+    relay: Relay,
+    forwarder: SignalForwarder,
+    *,
+    reap_orphans: bool,
+) -> Exit:
+    """Relay stdio until `child` exits; its Exit. Orphans are reaped as they come when
+    we are the subreaper (`run`)."""
     while True:
-        if proxy is not None and not proxy.pump_once(0.05):
-            proxy = None  # the pty closed: the init is exiting, wait for it plainly
-        options = os.WNOHANG if proxy is not None else 0
-        try:
-            waited, status = os.waitpid(-1, options)
-        except ChildProcessError:
-            raise ShimError(f"process {pid} vanished without an exit status") from None
-        if waited == pid:
-            return exit_code(status)
+        exit_ = reaper.collect(child)
+        if exit_ is not None:
+            return exit_
+        ready = relay.step([child.pidfd, forwarder.wake_fd])
+        if forwarder.wake_fd in ready:
+            forwarder.clear_wake()
+            if reap_orphans:
+                reaper.reap_orphans()

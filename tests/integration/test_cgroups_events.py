@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from shim.runtime.api import Runtime
+from shim.supervisor.reaper import Reaper
 from tests.conftest import BundleFactory, Shim, leaked_cgroups, needs_busybox, needs_root
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(90)]
@@ -215,7 +216,7 @@ async def test_the_library_streams_stats_and_ends_at_delete(
 ) -> None:
     from shim.runtime.events import all_events, container_events
 
-    runtime = Runtime(str(tmp_path / "root"))
+    runtime = Runtime(Reaper(), str(tmp_path / "root"))
     bundle = make_bundle(["sleep", "100"])
     try:
         with anyio.fail_after(30):
@@ -266,7 +267,7 @@ async def test_a_reader_that_leaves_with_a_full_buffer_ends_the_stream_cleanly(
 ) -> None:
     from shim.runtime.events import BUFFER, all_events
 
-    runtime = Runtime(str(tmp_path / "root"))
+    runtime = Runtime(Reaper(), str(tmp_path / "root"))
     try:
         with anyio.fail_after(30):
             await anyio.to_thread.run_sync(runtime.create, cid, str(make_bundle(["sleep", "100"])))

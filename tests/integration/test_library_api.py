@@ -11,6 +11,7 @@ import pytest
 
 from shim.errors import NotFound, WrongState
 from shim.runtime.api import Runtime, wait_exit
+from shim.supervisor.reaper import Reaper
 from tests.conftest import BundleFactory, leaked_cgroups, needs_busybox, needs_root
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged]
@@ -18,7 +19,7 @@ pytestmark = [needs_root, needs_busybox, pytest.mark.privileged]
 
 @pytest.fixture
 def runtime(tmp_path: Path) -> Runtime:
-    return Runtime(str(tmp_path / "state"))
+    return Runtime(Reaper(), str(tmp_path / "state"))
 
 
 @pytest.mark.anyio

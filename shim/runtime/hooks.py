@@ -85,6 +85,7 @@ def run_hook(
                 stderr=subprocess.PIPE,
                 env=_env(hook.env),
                 cwd=cwd,
+                start_new_session=True,  # its own process group: a kill takes its children too
             )
         except OSError as err:
             reason = err.strerror.lower() if err.strerror else str(err)
@@ -95,7 +96,7 @@ def run_hook(
             out, err_ = _communicate(proc, child, state_json.encode(), deadline, cancel)
             exit_ = reaper.wait(child, deadline, cancel)
         except (TimedOut, Cancelled) as stop:
-            _signal.pidfd_send_signal(child.pidfd, _signal.SIGKILL)
+            os.killpg(child.pid, _signal.SIGKILL)  # the group lives while its leader is unreaped
             exit_ = reaper.wait(child)
             if isinstance(stop, Cancelled):
                 raise

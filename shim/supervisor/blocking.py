@@ -10,8 +10,10 @@ made, and only then does the call return (the cancel is delivered after the clea
 from __future__ import annotations
 
 import anyio
+import anyio.lowlevel
 
 from shim.cancel import CancelToken
+from shim.errors import Cancelled
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,9 +24,11 @@ if TYPE_CHECKING:
 
 
 async def run_blocking(fn: Callable[[CancelToken], T]) -> T:
-    """`fn(token)` in a worker thread; a cancel of the caller triggers `token`."""
+    """`fn(token)` in a worker thread; a cancel of the caller triggers `token`, and once
+    `fn` has cleaned up and raised `Cancelled`, the caller's own cancellation arrives."""
     token = CancelToken()
     finished = False
+    stopped: Cancelled | None = None
 
     async def fire_on_cancel() -> None:
         try:
@@ -38,9 +42,15 @@ async def run_blocking(fn: Callable[[CancelToken], T]) -> T:
             tg.start_soon(fire_on_cancel)
             try:
                 return await anyio.to_thread.run_sync(fn, token)
+            except Cancelled as err:
+                if not token.cancelled:
+                    raise
+                stopped = err
             finally:
                 finished = True
                 tg.cancel_scope.cancel()
     finally:
         token.close()
-    raise AssertionError("unreachable: the task group returns or raises")
+    await anyio.lowlevel.checkpoint()  # raises the caller's pending cancellation
+    assert stopped is not None  # only a cancel of ours fires the token
+    raise stopped

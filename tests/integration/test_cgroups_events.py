@@ -3,6 +3,7 @@ memory.oom_control eventfd), the end of the stream at delete, and `--all`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -16,8 +17,8 @@ from typing import Any
 import anyio
 import pytest
 
-from shim.runtime.api import Runtime
-from shim.supervisor.reaper import Reaper
+from shim.errors import NotFound
+from shim.supervisor.supervisor import Supervisor
 from tests.conftest import BundleFactory, Shim, leaked_cgroups, needs_busybox, needs_root
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(90)]
@@ -216,22 +217,23 @@ async def test_the_library_streams_stats_and_ends_at_delete(
 ) -> None:
     from shim.runtime.events import all_events, container_events
 
-    runtime = Runtime(Reaper(), str(tmp_path / "root"))
     bundle = make_bundle(["sleep", "100"])
-    try:
-        with anyio.fail_after(30):
-            await anyio.to_thread.run_sync(runtime.create, cid, str(bundle))
-            async with all_events(runtime.store, 0.05) as merged:
-                first = await merged.receive()
-                assert (first.type, first.id) == ("stats", cid)
-            async with container_events(runtime.store, cid, 0.05) as stream:
-                event = await stream.receive()
-                assert event.data is not None
-                await anyio.to_thread.run_sync(runtime.delete, cid, True)
-                async for _ in stream:
-                    pass  # ends on its own once the cgroup is gone
-    finally:
-        await anyio.to_thread.run_sync(runtime.delete, cid, True)
+    async with Supervisor.open(str(tmp_path / "root"), subreaper=False) as sup:
+        try:
+            with anyio.fail_after(30):
+                await sup.create(cid, str(bundle))
+                async with all_events(sup.store, 0.05) as merged:
+                    first = await merged.receive()
+                    assert (first.type, first.id) == ("stats", cid)
+                async with container_events(sup.store, cid, 0.05) as stream:
+                    event = await stream.receive()
+                    assert event.data is not None
+                    await sup.delete(cid, force=True)
+                    async for _ in stream:
+                        pass  # ends on its own once the cgroup is gone
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(NotFound):
+                await sup.delete(cid, force=True)
     assert leaked_cgroups(cid) == []
 
 
@@ -267,14 +269,15 @@ async def test_a_reader_that_leaves_with_a_full_buffer_ends_the_stream_cleanly(
 ) -> None:
     from shim.runtime.events import BUFFER, all_events
 
-    runtime = Runtime(Reaper(), str(tmp_path / "root"))
-    try:
-        with anyio.fail_after(30):
-            await anyio.to_thread.run_sync(runtime.create, cid, str(make_bundle(["sleep", "100"])))
-            async with all_events(runtime.store, 0.001) as merged:
-                while merged.statistics().current_buffer_used < BUFFER:  # noqa: ASYNC110
-                    await anyio.sleep(0.01)  # then a producer waits in send()
-            # leaving with producers blocked raised nothing
-    finally:
-        await anyio.to_thread.run_sync(runtime.delete, cid, True)
+    async with Supervisor.open(str(tmp_path / "root"), subreaper=False) as sup:
+        try:
+            with anyio.fail_after(30):
+                await sup.create(cid, str(make_bundle(["sleep", "100"])))
+                async with all_events(sup.store, 0.001) as merged:
+                    while merged.statistics().current_buffer_used < BUFFER:  # noqa: ASYNC110
+                        await anyio.sleep(0.01)  # then a producer waits in send()
+                # leaving with producers blocked raised nothing
+        finally:
+            with anyio.CancelScope(shield=True), contextlib.suppress(NotFound):
+                await sup.delete(cid, force=True)
     assert leaked_cgroups(cid) == []

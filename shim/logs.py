@@ -17,6 +17,10 @@ from __future__ import annotations
 import os
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.io.log_sinks import DroppingWriter as Sink
+
 _LEVELS = {"error": 2, "warning": 3, "info": 4, "debug": 5}  # logrus numbering
 _COLOURS = {"error": 31, "warning": 33, "info": 36, "debug": 37}
 _CLASHING = ("time", "msg", "level")  # logrus renames such fields to `fields.<key>`
@@ -117,13 +121,34 @@ def _json_value(value: object) -> str:
 class Logger:
     """Writes one line per record with a single write(2) to `fd`."""
 
-    __slots__ = ("_colour", "_fd", "_json", "_level", "_to_file")
+    __slots__ = ("_colour", "_fd", "_json", "_level", "_sink", "_to_file")
 
     def __init__(self, fd: int, log_format: str, level: str, to_file: bool) -> None:
         """`log_format` is `text` or `json`; `to_file`: a `--log` file, not stderr."""
         self._fd, self._json, self._level = fd, log_format == "json", _LEVELS[level]
         self._to_file = to_file
         self._colour = not self._json and os.isatty(fd)
+        self._sink: Sink | None = None
+
+    def never_block(self) -> Sink:
+        """From now on a record that cannot be written at once is dropped and counted
+        (the sink's `dropped`), never waited for: a long-lived async process must not stall
+        on a log pipe nobody reads (containerd's `log` fifo while containerd is down).
+
+        Writes go through a reopened copy of the log fd (`/proc/self/fd/N`: a file
+        description of our own, set O_NONBLOCK without touching a terminal or pipe the
+        process shares); where that cannot be reopened (a socket), through the fd itself.
+        """
+        if self._sink is not None:
+            return self._sink
+        from shim.io.log_sinks import DroppingWriter
+
+        try:
+            fd = os.open(f"/proc/self/fd/{self._fd}", os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        except OSError:
+            fd = os.dup(self._fd)
+        self._sink = DroppingWriter(fd)
+        return self._sink
 
     def enabled(self, level: str) -> bool:
         return _LEVELS[level] <= self._level
@@ -170,7 +195,11 @@ class Logger:
             os.close(self._fd)
 
     def _write(self, line: str) -> None:
-        _write_all(self._fd, line.encode("utf-8", "surrogateescape"))
+        data = line.encode("utf-8", "surrogateescape")
+        if self._sink is not None:
+            self._sink.write(data)
+        else:
+            _write_all(self._fd, data)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -222,6 +251,15 @@ def setup(log_path: str | None, log_format: str, debug: bool) -> Logger:
 def get_logger() -> Logger:
     """The logger `setup()` configured, else warning level, text, on stderr."""
     return _current if _current is not None else Logger(2, "text", "warning", False)
+
+
+def never_block() -> Sink:
+    """Make the process logger (the default one if none was set up) drop what it cannot
+    write at once, for a long-lived async process; see `Logger.never_block`."""
+    global _current
+    if _current is None:
+        _current = get_logger()
+    return _current.never_block()
 
 
 def report_fatal(logger: Logger, message: str) -> None:

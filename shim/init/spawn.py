@@ -81,7 +81,7 @@ class Helper:
         "holding",
         "log_decoder",
         "log_fd",
-        "log_prefix",
+        "log_fields",
         "reaper",
     )
 
@@ -102,7 +102,7 @@ class Helper:
         self.ctl2 = ctl2
         self.log_fd = log_fd
         self.log_decoder = LogDecoder()
-        self.log_prefix = "init"
+        self.log_fields: dict[str, object] = {}  # e.g. the container's id, on every record
         self.cancel = cancel
 
     @property
@@ -190,7 +190,7 @@ class Helper:
             return False
         log = get_logger()
         for level, stage, text in self.log_decoder.feed(chunk):
-            getattr(log, LOG_LEVELS.get(level, "debug"))(f"{self.log_prefix}[{stage}]: {text}")
+            log.log(LOG_LEVELS.get(level, "debug"), f"init[{stage}]: {text}", **self.log_fields)
         return True
 
     def death_note(self) -> str:

@@ -11,7 +11,7 @@ import _socket
 import array
 import os
 
-from shim.errors import ShimError
+from shim.errors import Internal, Unavailable
 
 MASTER_NAME_MAX = 4096
 
@@ -24,7 +24,7 @@ def connect_console_socket(path: str) -> int:
     except OSError as err:
         sock.close()
         reason = (err.strerror or str(err)).lower()
-        raise ShimError(f"dial unix {path}: connect: {reason}") from None
+        raise Unavailable(f"dial unix {path}: connect: {reason}") from err
     return sock.detach()
 
 
@@ -46,7 +46,7 @@ def recv_master(fd: int) -> int:
     for level, kind, data in anc:
         if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
             return array.array("i", data[:4])[0]
-    raise ShimError("console socket: no pty master received")
+    raise Internal("console socket: no pty master received")
 
 
 def send_master(sock: int, master: int, name: str) -> None:
@@ -99,7 +99,7 @@ class ConsoleSocket:
             sock.close()
             self._remove_tmpdir()
             reason = (err.strerror or str(err)).lower()
-            raise ShimError(f"listen unix {self.path}: {reason}") from None
+            raise Internal(f"listen unix {self.path}: {reason}") from err
         sock.setblocking(False)
         self._listener = sock.detach()
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import stat
 
-from shim.errors import ShimError
+from shim.errors import InvalidArgument
 from shim.io.fds import close_fd
 
 _RD = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC
@@ -48,7 +48,7 @@ def _open(path: str, flags: int, what: str) -> int:
         return os.open(path, flags)
     except OSError as err:  # the runc shim: `opening w/o fifo "<path>" failed: <reason>`
         reason = os.strerror(err.errno).lower() if err.errno else str(err)
-        raise ShimError(f"open {what} fifo {path}: {reason}") from None
+        raise InvalidArgument(f"open {what} fifo {path}: {reason}") from err
 
 
 class OutputFifo:

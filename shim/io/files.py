@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from shim.errors import ShimError
+from shim.errors import InvalidArgument
 
 
 def open_append(path: str, create: bool = True) -> int:
@@ -22,4 +22,4 @@ def open_append(path: str, create: bool = True) -> int:
         return os.open(path, flags, 0o644)
     except OSError as err:
         reason = os.strerror(err.errno).lower() if err.errno else str(err)
-        raise ShimError(f"open {path}: {reason}") from None
+        raise InvalidArgument(f"open {path}: {reason}") from err

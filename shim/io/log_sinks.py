@@ -24,7 +24,7 @@ import fcntl
 import os
 import termios
 
-from shim.errors import ShimError
+from shim.errors import InvalidArgument
 
 PIPE_BUF = 4096  # writes up to this size are atomic on a pipe (Linux)
 
@@ -106,5 +106,5 @@ def open_log_fifo(path: str) -> DroppingWriter:
             fd = os.open(path, os.O_RDWR | base)
     except OSError as err:
         reason = os.strerror(err.errno).lower() if err.errno else str(err)
-        raise ShimError(f"open log fifo {path}: {reason}") from None
+        raise InvalidArgument(f"open log fifo {path}: {reason}") from err
     return DroppingWriter(fd)

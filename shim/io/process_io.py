@@ -31,7 +31,7 @@ from typing import NamedTuple
 
 from anyio.abc import TaskGroup
 
-from shim.errors import ShimError, Unsupported
+from shim.errors import InvalidArgument, Unsupported
 from shim.io.fds import close_fd
 from shim.io.fifos import InputFifo, OutputFifo, is_fifo
 from shim.io.files import open_append
@@ -67,7 +67,7 @@ def _file_path(uri: str) -> tuple[str, bool] | None:
         return urllib.parse.unquote(urllib.parse.urlsplit(uri).path), True
     if scheme == "binary":
         raise Unsupported(f"stdio {uri}: binary:// logging is not supported")
-    raise ShimError(f"unknown STDIO scheme {scheme}")
+    raise InvalidArgument(f"unknown STDIO scheme {scheme}")
 
 
 class ProcessIO:

@@ -13,7 +13,7 @@ import os
 import struct
 import termios
 
-from shim.errors import ShimError
+from shim.errors import Internal
 from shim.io.fds import close_fd
 
 _WINSIZE = struct.Struct("HHHH")  # struct winsize: ws_row, ws_col, ws_xpixel, ws_ypixel
@@ -70,7 +70,7 @@ def resize(master_fd: int, width: int, height: int) -> None:
         fcntl.ioctl(master_fd, termios.TIOCSWINSZ, size)
     except OSError as err:
         reason = os.strerror(err.errno).lower() if err.errno else str(err)
-        raise ShimError(f"resize pty: {reason}") from None
+        raise Internal(f"resize pty: {reason}") from err
 
 
 def window_size(fd: int) -> tuple[int, int]:

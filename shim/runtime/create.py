@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from shim.cgroups import add_process, container_paths, manager_for, read_hierarchy
 from shim.cgroups import create as create_cgroups
 from shim.cgroups.devices import Rule, rule_of
-from shim.errors import HookFailed, InitFailed, InvalidConfig, ShimError
+from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
 from shim.init.boot import build_boot
 from shim.init.idmap import map_text, write_id_maps
 from shim.init.rlimits import apply_rlimits
@@ -152,7 +152,7 @@ def write_pid_file(path: str, pid: int) -> None:
             os.close(fd)
         os.rename(tmp, path)
     except OSError as err:
-        raise ShimError(
+        raise InvalidArgument(
             f"open {err.filename}: {err.strerror.lower() if err.strerror else err}"
         ) from None
 
@@ -225,7 +225,7 @@ class _Creation:
                     fifo_fd=fifo,
                     stdio=opts.stdio,
                 )
-                self.helper.log_prefix = f"{self.id}: init"
+                self.helper.log_fields = {"id": self.id}
                 self.journal.record(pids=[self.helper.h1_pid])
                 self._exchange(plan.body, plan.fds, plan.want_hooks)
             finally:

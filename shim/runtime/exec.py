@@ -240,7 +240,7 @@ def exec_process(
             fifo_fd=None,
             stdio=opts.stdio,
         )
-        helper.log_prefix = f"{container_id}: exec"
+        helper.log_fields = {"id": container_id, "exec": True}
         try:
             drive(
                 helper,

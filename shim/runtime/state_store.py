@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 
-from shim.errors import AlreadyExists, InvalidConfig, NotFound, ShimError
+from shim.errors import AlreadyExists, Internal, InvalidConfig, NotFound
 from shim.json_codec import dumps, loads
 
 DEFAULT_ROOT = "/run/shim"
@@ -79,21 +79,57 @@ class State:
 
     @classmethod
     def from_json(cls, raw: bytes, where: str) -> State:
+        """Decode and type-check every field (a Struct's rules, without msgspec's import
+        cost on `state` and `kill`). Internal error naming the file if anything is off."""
         try:
             data = loads(raw)
             if not isinstance(data, dict) or set(data) != set(cls.__slots__):
                 raise ValueError("unexpected keys")
+            for name, kind in _FIELD_TYPES.items():
+                _check_field(name, data[name], kind)
             state = cls(**data)
         except (ValueError, TypeError) as err:
-            raise ShimError(f"{where}: corrupt state file: {err}") from None
-        if not (isinstance(state.pid, int) and isinstance(state.start_time, int)):
-            raise ShimError(f"{where}: corrupt state file: bad pid")
+            raise Internal(f"{where}: corrupt state file: {err}") from err
         return state
 
     def hooks(self, kind: str) -> list[dict[str, object]]:
         hooks = self.config.get("hooks")
         found = hooks.get(kind) if isinstance(hooks, dict) else None
         return [h for h in found if isinstance(h, dict)] if isinstance(found, list) else []
+
+
+# Each stored field's type: a scalar type, or (container, element type) for dicts of
+# str -> element and lists of element.
+_FIELD_TYPES: dict[str, type | tuple[type, type]] = {
+    "id": str,
+    "pid": int,
+    "start_time": int,
+    "created": str,
+    "bundle": str,
+    "rootfs": str,
+    "annotations": (dict, str),
+    "cgroup_paths": (dict, str),
+    "cgroup_created": (list, str),
+    "namespace_paths": (dict, str),
+    "keyring": str,
+    "config": (dict, object),
+}
+
+
+def _check_field(name: str, value: object, kind: type | tuple[type, type]) -> None:
+    container, element = kind if isinstance(kind, tuple) else (kind, object)
+    if not isinstance(value, container) or (container is int and isinstance(value, bool)):
+        raise TypeError(f"{name}: expected {container.__name__}")
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        if (isinstance(value, dict) and not isinstance(key, str)) or not isinstance(item, element):
+            raise TypeError(f"{name}: expected {element.__name__} values")
 
 
 class ContainerDir:
@@ -167,7 +203,7 @@ class StateStore:
         try:
             os.makedirs(self.root, 0o700, exist_ok=True)
         except OSError as err:
-            raise ShimError(f"mkdir {self.root}: {err.strerror}") from None
+            raise Internal(f"mkdir {self.root}: {err.strerror}") from err
 
     def claim(self, container_id: str) -> ContainerDir:
         """Take the id: exclusive mkdir, then lock. AlreadyExists if taken."""
@@ -179,7 +215,7 @@ class StateStore:
         except FileExistsError:
             raise AlreadyExists("container with given ID already exists") from None
         except OSError as err:
-            raise ShimError(f"mkdir {path}: {err.strerror}") from None
+            raise Internal(f"mkdir {path}: {err.strerror}") from err
         os.chmod(path, 0o711)  # not subject to the umask
         cdir = ContainerDir(
             path, container_id, os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)

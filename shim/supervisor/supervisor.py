@@ -29,7 +29,7 @@ import anyio
 
 from shim.errors import AlreadyExists, NotFound, WrongState
 from shim.io.process_io import ProcessIO, Stdio
-from shim.logs import get_logger
+from shim.logs import get_logger, never_block
 from shim.runtime.state_store import DEFAULT_ROOT, StateStore
 from shim.supervisor.blocking import run_blocking
 from shim.supervisor.events import (
@@ -114,11 +114,13 @@ class Supervisor:
         cls, root: str = DEFAULT_ROOT, *, subreaper: bool = True
     ) -> AsyncIterator[Supervisor]:
         """Run a supervisor for containers under state root `root` (runc's `--root`).
-        `subreaper`: become the child subreaper (orphans come to us to be reaped)."""
+        `subreaper`: be the child subreaper while it runs (orphans come to us to be reaped);
+        off again once it is left."""
         sup = cls(root)
-        if subreaper:
-            from shim.sys import set_child_subreaper
+        never_block()  # a log pipe nobody reads must not stall every container
+        from shim.sys import set_child_subreaper
 
+        if subreaper:
             set_child_subreaper()
         async with anyio.create_task_group() as tg:
             sup._tg = tg
@@ -128,6 +130,8 @@ class Supervisor:
             finally:
                 sup._bus.close()
                 tg.cancel_scope.cancel()
+                if subreaper:
+                    set_child_subreaper(False)
 
     # -- events ------------------------------------------------------------------------
 

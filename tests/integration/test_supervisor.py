@@ -47,9 +47,6 @@ async def sup(root: Path) -> AsyncIterator[Supervisor]:
         with anyio.CancelScope(shield=True):
             for cid in list(supervisor._containers):
                 await supervisor.delete(cid, force=True)
-    from shim.sys import set_child_subreaper
-
-    set_child_subreaper(False)  # pytest's process must not stay everyone's reaper
 
 
 def children_of_us() -> list[int]:
@@ -355,3 +352,36 @@ async def test_a_thousand_cycles_in_one_process_do_not_grow(
     assert last[0] == first[0], f"fds grew: {samples}"
     assert last[1] <= first[1] + 2, f"threads grew: {samples}"
     assert last[2] - first[2] < 4096, f"RSS grew by {last[2] - first[2]} KiB: {samples}"
+
+
+async def test_log_records_name_their_container_and_never_block(
+    sup: Supervisor, make_bundle: BundleFactory, cid: str, tmp_path: Path, anyio_backend: str
+) -> None:
+    from shim import logs
+
+    log_file = tmp_path / "log"
+    saved = logs._current
+    logger = logs.setup(str(log_file), "json", debug=True)
+    try:
+        with anyio.fail_after(30):
+            await sup.create(cid, str(make_bundle(["true"])))
+            await sup.delete(cid, force=True)
+        records = [json.loads(line) for line in log_file.read_text().splitlines()]
+        helper = [r for r in records if r["msg"].startswith("init[")]
+        assert helper, records
+        assert {r.get("id") for r in helper} == {cid}
+        # a pipe nobody reads: records are dropped, the caller never waits
+        r, w = os.pipe2(os.O_CLOEXEC)
+        stuck = logs.Logger(w, "text", "debug", to_file=False)
+        sink = stuck.never_block()
+        t0 = time.monotonic()
+        for i in range(20000):
+            stuck.info(f"record {i}", id=cid)
+        assert time.monotonic() - t0 < 5
+        assert sink.dropped > 0
+        sink.close()
+        os.close(r)
+        os.close(w)
+    finally:
+        logger.close()
+        logs._current = saved

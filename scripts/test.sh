@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-.venv/bin/ruff check shim tests bench conformance
-.venv/bin/ruff format --check shim tests bench conformance
+.venv/bin/ruff check shim tests bench conformance examples
+.venv/bin/ruff format --check shim tests bench conformance examples
 .venv/bin/mypy
 # The helper's C also runs once under ASan/UBSan (tests/integration/test_sanitizers.py).
 .venv/bin/pytest -p no:cacheprovider "$@"

@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import anyio
-import anyio.abc
 from google.protobuf.message import DecodeError, Message
 
 from shim.shimv2.ttrpc_client_core import ClientConnection, Reply
 from shim.shimv2.ttrpc_server_core import ProtocolViolation
 from shim.shimv2.ttrpc_status import Code, TtrpcError
+from shim.shimv2.unix_socket import UnixStream, connect_unix
 
 Resp = TypeVar("Resp", bound=Message)
 READ_SIZE = 1 << 16
@@ -40,7 +40,7 @@ class _Waiter:
 
 
 class TtrpcClient:
-    def __init__(self, stream: anyio.abc.SocketStream) -> None:
+    def __init__(self, stream: UnixStream) -> None:
         self._stream = stream
         self._protocol = ClientConnection()
         self._waiters: dict[int, _Waiter] = {}
@@ -77,7 +77,7 @@ class TtrpcClient:
             self._waiters[stream_id] = waiter
             try:
                 await self._stream.send(frame)
-            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as err:
+            except (anyio.ClosedResourceError, OSError) as err:
                 self._fail_all(f"send: {err}")
         try:
             await waiter.done.wait()
@@ -94,9 +94,8 @@ class TtrpcClient:
         reason = "connection closed by peer"
         try:
             while True:
-                try:
-                    chunk = await self._stream.receive(READ_SIZE)
-                except anyio.EndOfStream:
+                chunk = await self._stream.receive(READ_SIZE)
+                if not chunk:
                     self._protocol.eof()
                     break
                 for reply in self._protocol.receive(chunk):
@@ -104,7 +103,7 @@ class TtrpcClient:
                     if waiter is not None:  # else the caller gave up (timeout)
                         waiter.reply = reply
                         waiter.done.set()
-        except (ProtocolViolation, anyio.BrokenResourceError, OSError) as err:
+        except (ProtocolViolation, anyio.ClosedResourceError, OSError) as err:
             reason = str(err)
         finally:
             self._fail_all(reason)
@@ -120,11 +119,14 @@ class TtrpcClient:
 @asynccontextmanager
 async def open_client(path: str) -> AsyncIterator[TtrpcClient]:
     """Connect to the ttrpc server at unix socket `path`. Raises OSError if it is not there."""
-    stream = await anyio.connect_unix(path)
-    async with stream, anyio.create_task_group() as tg:
-        client = TtrpcClient(stream)
-        tg.start_soon(client._read)
-        try:
-            yield client
-        finally:
-            tg.cancel_scope.cancel()
+    stream = await connect_unix(path)
+    try:
+        async with anyio.create_task_group() as tg:
+            client = TtrpcClient(stream)
+            tg.start_soon(client._read)
+            try:
+                yield client
+            finally:
+                tg.cancel_scope.cancel()
+    finally:
+        await stream.aclose()

@@ -30,6 +30,7 @@ from shim.shimv2.ttrpc_server_core import (
     encode_reply,
 )
 from shim.shimv2.ttrpc_status import Code, TtrpcError, status_of
+from shim.shimv2.unix_socket import UnixStream, accept
 
 READ_SIZE = 1 << 16
 PeerCheck = Callable[[socket.socket], "str | None"]
@@ -41,23 +42,23 @@ class TtrpcServer:
         self._check_peer = check_peer
         self.connections = 0  # open now
 
-    async def serve(self, listener: anyio.abc.SocketListener) -> None:
-        """Accept and serve connections until cancelled."""
+    async def serve(self, listener: socket.socket) -> None:
+        """Accept on a listening unix socket (non-blocking) and serve until cancelled."""
+        listener.setblocking(False)
         async with anyio.create_task_group() as tg:
             while True:
                 try:
-                    stream = await listener.accept()
+                    stream = await accept(listener)
                 except OSError as err:  # EMFILE and friends: log, keep the listener
                     get_logger().error(f"ttrpc: accept: {err}")
                     await anyio.sleep(0.1)
                     continue
                 tg.start_soon(self.serve_connection, stream)
 
-    async def serve_connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def serve_connection(self, stream: UnixStream) -> None:
         """Serve one connection until the peer leaves or breaks the protocol."""
         log = get_logger()
-        sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        refusal = self._check_peer(sock)
+        refusal = self._check_peer(stream.sock)
         if refusal is not None:
             log.error(f"ttrpc: connection refused: {refusal}")
             await stream.aclose()
@@ -74,28 +75,39 @@ class TtrpcServer:
 
 
 class _Connection:
-    def __init__(self, stream: anyio.abc.SocketStream, registry: ServiceRegistry) -> None:
+    def __init__(self, stream: UnixStream, registry: ServiceRegistry) -> None:
         self._stream, self._registry = stream, registry
         self._protocol = ServerConnection()
         self._send_lock = anyio.Lock()
 
     async def run(self) -> None:
+        """Read until EOF. Raises ProtocolViolation when the bytes stop being ttrpc."""
+        violation: ProtocolViolation | None = None
         async with anyio.create_task_group() as tg:
             try:
-                while True:
-                    try:
-                        chunk = await self._stream.receive(READ_SIZE)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                        break
-                    for event in self._protocol.receive(chunk):
-                        if isinstance(event, Reject):
-                            frame = encode_error(event.stream_id, event.code, event.message)
-                            tg.start_soon(self._send, frame, tg.cancel_scope)
-                        else:
-                            tg.start_soon(self._answer, event, tg.cancel_scope)
-                self._protocol.eof()
+                await self._read(tg)
+            except ProtocolViolation as err:
+                violation = err
             finally:
                 tg.cancel_scope.cancel()  # peer gone, or protocol broken: nobody reads answers
+        if violation is not None:
+            raise violation
+
+    async def _read(self, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            try:
+                chunk = await self._stream.receive(READ_SIZE)
+            except OSError:  # ECONNRESET: the peer is gone
+                return
+            if not chunk:
+                self._protocol.eof()
+                return
+            for event in self._protocol.receive(chunk):
+                if isinstance(event, Reject):
+                    frame = encode_error(event.stream_id, event.code, event.message)
+                    tg.start_soon(self._send, frame, tg.cancel_scope)
+                else:
+                    tg.start_soon(self._answer, event, tg.cancel_scope)
 
     async def _answer(self, call: Call, scope: anyio.CancelScope) -> None:
         ctx = CallContext(call.service, call.method, call.metadata)
@@ -124,7 +136,7 @@ class _Connection:
         try:
             async with self._send_lock:
                 await self._stream.send(frame)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        except (anyio.ClosedResourceError, OSError):
             scope.cancel()  # the peer is gone: stop the whole connection
             return False
         return True

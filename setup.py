@@ -34,5 +34,5 @@ setup(
     cmdclass={"build_py": BuildPy},
     cffi_modules=["shim/sys/_build.py:ffibuilder"],
     package_data={"shim": ["_helper/shim-init", "py.typed"]},
-    scripts=["bin/shim"],
+    scripts=["bin/shim", "bin/containerd-shim-pyshim-v1"],
 )

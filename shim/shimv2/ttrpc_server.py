@@ -111,6 +111,9 @@ class _Connection:
 
     async def _answer(self, call: Call, scope: anyio.CancelScope) -> None:
         ctx = CallContext(call.service, call.method, call.metadata)
+        log = get_logger()
+        if log.enabled("debug"):
+            log.debug(f"ttrpc: {call.service}/{call.method}", stream=call.stream_id)
         deadline = call.timeout_nano / 1e9 if call.timeout_nano > 0 else None
         try:
             handler = self._registry.lookup(call.service, call.method)

@@ -22,3 +22,17 @@ def set_child_subreaper(on: bool = True) -> None:
     from shim.sys._native import ffi, lib
 
     _check(lib.prctl(lib.PR_SET_CHILD_SUBREAPER, ffi.cast("unsigned long", int(on))), "prctl")
+
+
+def unmount_detach(target: str) -> bool:
+    """umount2(MNT_DETACH). False if nothing is mounted there (EINVAL) or it is gone (ENOENT)."""
+    import errno
+
+    from shim.sys._native import ffi, lib
+
+    if lib.umount2(target.encode(), lib.MNT_DETACH) == 0:
+        return True
+    err = ffi.errno
+    if err in (errno.EINVAL, errno.ENOENT):
+        return False
+    raise OSError(err, f"umount {target}: {os.strerror(err)}", target)

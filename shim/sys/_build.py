@@ -15,11 +15,13 @@ ffibuilder.cdef(
     int prctl(int option, ...);
     #define PR_SET_CHILD_SUBREAPER 36
     #define PR_GET_CHILD_SUBREAPER 37
+    int umount2(const char *target, int flags);
+    #define MNT_DETACH 2
     """
 )
 ffibuilder.set_source(
     "shim.sys._native",
-    '#include <stdint.h>\n#include <sys/prctl.h>\n#include "protocol.h"\n',
+    '#include <stdint.h>\n#include <sys/prctl.h>\n#include <sys/mount.h>\n#include "protocol.h"\n',
     include_dirs=[CSRC],
 )
 

@@ -57,6 +57,13 @@ def loads(data: bytes | str) -> object:
         obj, end = scan(data, start)
     except StopIteration as err:
         raise ValueError(f"Expecting value: {_position(data, err.value)}") from None
+    except SystemError:
+        # CPython 3.11's scanner imports json.decoder to raise JSONDecodeError and, when it
+        # is not loaded yet, fails without an exception set. Load it; the retry raises the
+        # real error (a ValueError, with the position). Only malformed input gets here.
+        import json.decoder  # noqa: F401
+
+        obj, end = scan(data, start)
     extra = len(data) - len(data[end:].lstrip(_WHITESPACE))
     if extra != len(data):
         raise ValueError(f"Extra data: {_position(data, extra)}")

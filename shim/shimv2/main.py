@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         response = delete(flags, Logger(2, "text", level, False))
         _write(1, response)
         return 0
+    from shim.logs import setup
     from shim.shimv2.daemon import run_daemon
 
+    # Only 0-3 are ours: whatever else start's caller let through must not pin pipes open.
+    os.closerange(4, 1 << 16)
     _log_fifo(flags)
-    return run_daemon(flags, Logger(2, "text", level, False))
+    return run_daemon(flags, setup(None, "text", flags.debug))  # get_logger() returns it too

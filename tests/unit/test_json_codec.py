@@ -136,3 +136,18 @@ def test_circular_structures_raise_value_error(indent: int | None) -> None:
 def test_a_shared_but_acyclic_value_is_fine() -> None:
     shared = {"x": [1]}
     assert dumps([shared, shared], 2) == json.dumps([shared, shared], indent=2)
+
+
+def test_malformed_input_in_a_fresh_interpreter_is_a_value_error() -> None:
+    # Before json.decoder is loaded, CPython 3.11's scanner fails with SystemError instead.
+    import subprocess
+    import sys
+
+    code = (
+        "from shim.json_codec import loads\n"
+        "try:\n    loads('{')\nexcept ValueError as e:\n    print(type(e).__name__, e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30, check=True)
+    assert out.stdout.decode().strip() == (
+        "JSONDecodeError Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
+    )

@@ -269,11 +269,10 @@ def test_a_log_fifo_nobody_reads_never_blocks_the_daemon(env: Env) -> None:
     bundle = env.bundle("c1")
     holder = os.open(bundle / "log", os.O_RDWR | os.O_NONBLOCK)  # containerd's end, never read
     try:
+        argv = [BINARY, "-namespace", "default", "-address", env.address, "-id", "c1", "-debug"]
         result = subprocess.run(
-            [BINARY, "-namespace", "default", "-address", env.address, "-id", "c1", "-debug"]
-            + ["start"],
-            cwd=bundle, capture_output=True, timeout=TIMEOUT, check=True,
-        )  # fmt: skip
+            [*argv, "start"], cwd=bundle, capture_output=True, timeout=TIMEOUT, check=True
+        )
         address = result.stdout.decode()
         env.sockets.add(address.removeprefix("unix://"))
 

@@ -54,8 +54,6 @@ def _log_fifo(flags: Flags) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shim.logs import Logger
-
     args = sys.argv[1:] if argv is None else argv
     try:
         flags = parse(args)
@@ -77,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         return _start(flags)
     level = "debug" if flags.debug else "info"
     if flags.action == "delete":
+        from shim.logs import Logger
         from shim.shimv2.delete import delete
 
         response = delete(flags, Logger(2, "text", level, False))

@@ -2,13 +2,15 @@
 # Install everything shim needs on a fresh Debian machine (idempotent), into ./.venv.
 # Debian packages: gcc and libc headers (the init helper), busybox-static (the test
 # and demo rootfs), runc (the peer the tests compare against), crun and time (the
-# bench's second peer, and GNU time for its peak-RSS figure), python3-venv.
+# bench's second peer, and GNU time for its peak-RSS figure), containerd (1.6: the
+# daemon, ctr and containerd-shim-runc-v2 that tests/containerd and the shim bench drive),
+# python3-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in gcc libc6-dev busybox-static runc crun time; do
+for pkg in gcc libc6-dev busybox-static runc crun time containerd; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -2,7 +2,8 @@
 
 containerd runs it after every disconnect (1.6), at boot for shims it cannot reach,
 and after a crash; it must be idempotent and cheap. It force-deletes the container
-in the runtime (kills what is left), unmounts <bundle>/rootfs, removes the group's
+with the runtime library (kills what is left; the state root is the one `start` wrote
+to <bundle>/runtime-root), unmounts <bundle>/rootfs, removes the group's
 socket when no shim answers on it any more (a SIGKILLed shim leaves it behind), and
 writes `DeleteResponse{pid from init.pid, exit_status 137, exited_at now}` to stdout.
 What fails is a warning on stderr (containerd logs it as "cleanup warnings"); the
@@ -55,11 +56,15 @@ def _runtime_root(bundle: str, namespace: str) -> str:
 
 
 def _delete_container(root: str, container_id: str, log: Logger) -> None:
+    # The library's force delete, as `shim delete --force` runs it: no supervisor here,
+    # a one-shot Reaper waits on what it kills.
     from shim.errors import ShimError
-    from shim.runtime.api import Runtime
+    from shim.runtime.delete import delete_container
+    from shim.runtime.state_store import StateStore
+    from shim.supervisor.reaper import Reaper
 
     try:
-        Runtime(root).delete(container_id, force=True)
+        delete_container(StateStore(root), container_id, Reaper(), force=True)
     except (ShimError, OSError) as err:  # usually: already gone, as the daemon deleted it
         log.warning(f"failed to remove container: {err}", id=container_id)
 

@@ -19,7 +19,7 @@ from shim.shimv2.proto import shim_pb2
 from shim.shimv2.ttrpc_client import ClosedError, open_client
 from shim.shimv2.ttrpc_framing import MAX_DATA, encode_frame
 
-from ..conftest import needs_root
+from ..conftest import BundleFactory, Shim, needs_busybox, needs_root
 from ._ttrpc_helpers import raw_peer, request_frame
 
 BINARY = str(Path(sys.executable).with_name("containerd-shim-pyshim-v1"))
@@ -294,3 +294,35 @@ def test_a_log_fifo_nobody_reads_never_blocks_the_daemon(env: Env) -> None:
         assert len(logged) <= 65536  # the fifo filled up; the rest was dropped, not waited for
     finally:
         os.close(holder)
+
+
+@needs_busybox
+def test_delete_force_deletes_a_running_container_and_unmounts_rootfs(
+    shim: Shim, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    oci = make_bundle(["sleep", "100"])
+    shim.ok("run", "-d", "--bundle", str(oci), cid)
+    pid = int(str(shim.state(cid)["pid"]))
+    bundle = tmp_path / "containerd-bundle"  # what containerd would give our delete
+    (bundle / "rootfs").mkdir(parents=True)
+    (bundle / "runtime-root").write_text(str(shim.root))
+    (bundle / "init.pid").write_text(str(pid))
+    delete = [BINARY, "-namespace", "default", "-address", "/nowhere", "-id", cid]
+    delete += ["-bundle", str(bundle), "delete"]
+    # a private mount namespace: mount something on rootfs, delete must take it off
+    script = (
+        'mount -t tmpfs pyshim-test "$1/rootfs" && shift && "$@" > "$0" && ! mountpoint -q "$0.d"'
+    )
+    out = tmp_path / "reply"
+    result = subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c",
+         script.replace('"$0.d"', f'"{bundle}/rootfs"'), str(out), str(bundle), *delete],
+        capture_output=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reply = shim_pb2.DeleteResponse.FromString(out.read_bytes())
+    assert (reply.pid, reply.exit_status) == (pid, 137)
+    assert shim("state", cid).code != 0  # gone from the runtime
+    assert (
+        not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    )

@@ -24,13 +24,16 @@ def set_child_subreaper(on: bool = True) -> None:
     _check(lib.prctl(lib.PR_SET_CHILD_SUBREAPER, ffi.cast("unsigned long", int(on))), "prctl")
 
 
+_MNT_DETACH = 2  # <sys/mount.h>; not in the cdef, whose constants mirror csrc/protocol.h
+
+
 def unmount_detach(target: str) -> bool:
     """umount2(MNT_DETACH). False if nothing is mounted there (EINVAL) or it is gone (ENOENT)."""
     import errno
 
     from shim.sys._native import ffi, lib
 
-    if lib.umount2(target.encode(), lib.MNT_DETACH) == 0:
+    if lib.umount2(target.encode(), _MNT_DETACH) == 0:
         return True
     err = ffi.errno
     if err in (errno.EINVAL, errno.ENOENT):

@@ -16,7 +16,6 @@ ffibuilder.cdef(
     #define PR_SET_CHILD_SUBREAPER 36
     #define PR_GET_CHILD_SUBREAPER 37
     int umount2(const char *target, int flags);
-    #define MNT_DETACH 2
     """
 )
 ffibuilder.set_source(

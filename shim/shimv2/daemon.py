@@ -143,7 +143,9 @@ def run_daemon(flags: Flags, log: Logger) -> int:
         grpc_address=flags.address,
     )
     ctx = ShimContext(flags, bundle, lifecycle, publisher)
+    from shim.shimv2.task_service import supervised_task_service
+
     backend = os.environ.get("SHIM_ASYNC_BACKEND", "asyncio")
-    anyio.run(serve, ctx, listener, path, TASK_SERVICE_FACTORY, log, backend=backend)
+    anyio.run(serve, ctx, listener, path, supervised_task_service, log, backend=backend)
     log.info("exit", id=flags.id)
     return 0

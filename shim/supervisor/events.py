@@ -20,6 +20,8 @@ import msgspec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 
@@ -83,6 +85,12 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[MemoryObjectSendStream[Event]] = []
+        self._listeners: list[Callable[[Event], None]] = []
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """Call `listener(event)` synchronously at each publish, before the supervisor goes
+        on (a listener that queues an exit has queued it before any Wait returns)."""
+        self._listeners.append(listener)
 
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         """A stream of every event published from now on; close it to unsubscribe."""
@@ -91,6 +99,8 @@ class EventBus:
         return receive
 
     def publish(self, event: Event) -> None:
+        for listener in self._listeners:
+            listener(event)
         for send in list(self._subscribers):
             try:
                 send.send_nowait(event)

@@ -35,6 +35,15 @@ class ProcessState(msgspec.Struct, frozen=True):
     stderr: str = ""
 
 
+class ContainerStats(msgspec.Struct, frozen=True):
+    """A container's cgroup statistics: `data` in runc's `events --stats` shape, and the
+    cgroup manager's `mode` ("v1", "v2" or "hybrid") with its paths."""
+
+    mode: str
+    cgroup_paths: dict[str, str]
+    data: dict[str, object]
+
+
 class ProcessHandle:
     """One process of a container. `exec_id` is "" for the init."""
 

@@ -44,12 +44,12 @@ from shim.supervisor.events import (
     Resumed,
     Started,
 )
-from shim.supervisor.process import STOPPED, ProcessHandle, ProcessState
+from shim.supervisor.process import STOPPED, ContainerStats, ProcessHandle, ProcessState
 from shim.supervisor.reaper import Reaper
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from typing import TypeAlias
 
     from anyio.abc import TaskGroup
@@ -138,6 +138,19 @@ class Supervisor:
     def subscribe(self) -> MemoryObjectReceiveStream[Event]:
         """Every lifecycle event from now on (see events.py); close the stream to leave."""
         return self._bus.subscribe()
+
+    def add_listener(self, listener: Callable[[Event], None]) -> None:
+        """`listener(event)` runs synchronously as each event is published: before an
+        exit's waiters are released (containerd: enqueue TaskExit no later than Wait)."""
+        self._bus.add_listener(listener)
+
+    def container_ids(self) -> list[str]:
+        """The containers this supervisor runs (created and not yet deleted)."""
+        return sorted(self._containers)
+
+    def init_pid(self, container_id: str) -> int | None:
+        record = self._containers.get(container_id)
+        return record.init.pid if record is not None and record.init.pid else None
 
     # -- containers --------------------------------------------------------------------
 
@@ -346,13 +359,21 @@ class Supervisor:
         by_pid = {h.pid: h.exec_id for h in record.execs.values() if h.pid}
         return [PidInfo(pid, by_pid.get(pid, "")) for pid in pids]
 
-    async def stats(self, container_id: str) -> dict[str, object]:
-        """The container's cgroup statistics (runc's `events --stats` data)."""
+    async def stats(self, container_id: str) -> ContainerStats:
+        """The container's cgroup statistics: runc's `events --stats` data, with the cgroup
+        manager's mode (v1, v2, hybrid) and paths, for readers that want the files."""
+        from shim.runtime.container import Container
         from shim.runtime.container_stats import stats_now
 
         self._get(container_id)
-        event = await run_blocking(lambda _: stats_now(self.store, container_id))
-        return event.data or {}
+
+        def read(_: CancelToken) -> ContainerStats:
+            with Container.open(self.store, container_id) as container:
+                mode, paths = container.manager().mode, dict(container.state.cgroup_paths)
+            data = stats_now(self.store, container_id).data or {}
+            return ContainerStats(mode=mode, cgroup_paths=paths, data=data)
+
+        return await run_blocking(read)
 
     async def state(self, container_id: str, exec_id: str = "") -> ProcessState:
         """The init's (or an exec'd process's) state; the init's status is derived from

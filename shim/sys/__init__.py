@@ -39,3 +39,13 @@ def unmount_detach(target: str) -> bool:
     if err in (errno.EINVAL, errno.ENOENT):
         return False
     raise OSError(err, f"umount {target}: {os.strerror(err)}", target)
+
+
+def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    """mount(2); OSError naming the target on failure."""
+    from shim.sys._native import ffi, lib
+
+    raw = data.encode() if data else ffi.NULL
+    if lib.mount(source.encode(), target.encode(), fstype.encode(), flags, raw) != 0:
+        err = ffi.errno
+        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}", target)

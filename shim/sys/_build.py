@@ -16,6 +16,8 @@ ffibuilder.cdef(
     #define PR_SET_CHILD_SUBREAPER 36
     #define PR_GET_CHILD_SUBREAPER 37
     int umount2(const char *target, int flags);
+    int mount(const char *source, const char *target, const char *filesystemtype,
+              unsigned long mountflags, const void *data);
     """
 )
 ffibuilder.set_source(

@@ -168,6 +168,13 @@ class Containerd:
             leaks = ctd.stop()
         assert leaks == [], f"containerd harness had to clean up after the test: {leaks}"
 
+    def restart(self) -> None:
+        """Stop containerd (SIGTERM; shims and tasks keep running) and start it again."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=TIMEOUT)
+        self.start()
+
     def stop(self) -> list[str]:
         """Tear everything down; what was found left behind (after removing it)."""
         leaks: list[str] = []

@@ -1,0 +1,319 @@
+"""The Task service on the supervisor: every RPC a typed call of the runtime, in-process.
+
+No runtime binary is exec'd per operation: Create, Start, Exec, Kill, Delete... call
+`shim.supervisor.Supervisor`, which runs the containers of this shim (one, or a group)
+in this process, owns their stdio (containerd's fifos, a pty) and reaps every exit once.
+The supervisor's lifecycle events become containerd's /tasks/* events, in its order,
+through the publisher (`events_bridge`).
+
+Errors: a ShimError carries its gRPC code (NotFound, AlreadyExists, FailedPrecondition,
+InvalidArgument, Unimplemented...); the ttrpc server turns it into the reply's status.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TypeAlias
+
+import anyio
+from google.protobuf import any_pb2, timestamp_pb2
+from google.protobuf.empty_pb2 import Empty
+
+from shim.errors import AlreadyExists, InvalidArgument, Unsupported
+from shim.io.process_io import Stdio
+from shim.logs import get_logger
+from shim.runtime.create import CreateOptions
+from shim.shimv2.daemon import ShimContext
+from shim.shimv2.metrics import metrics_any
+from shim.shimv2.options_wire import RUNC_OPTIONS, RUNTIME_OPTIONS, ShimOptions
+from shim.shimv2.proto import events_task_pb2 as ev
+from shim.shimv2.proto import runc_options_pb2, task_types_pb2
+from shim.shimv2.proto import shim_pb2 as pb
+from shim.shimv2.rootfs_mounts import mount_all, unmount_all
+from shim.shimv2.services import CallContext
+from shim.shimv2.task_api import TaskAPI
+from shim.shimv2.task_base import TaskServiceBase
+from shim.supervisor import events
+from shim.supervisor.process import CREATED, RUNNING, STOPPED
+from shim.supervisor.supervisor import Supervisor
+
+PROCESS_DETAILS = "containerd.runc.v1.ProcessDetails"
+ContainerdEvent: TypeAlias = (
+    ev.TaskCreate
+    | ev.TaskStart
+    | ev.TaskExit
+    | ev.TaskDelete
+    | ev.TaskOOM
+    | ev.TaskExecAdded
+    | ev.TaskExecStarted
+    | ev.TaskPaused
+    | ev.TaskResumed
+)
+STATUS = {
+    CREATED: task_types_pb2.CREATED,
+    RUNNING: task_types_pb2.RUNNING,
+    STOPPED: task_types_pb2.STOPPED,
+    "paused": task_types_pb2.PAUSED,
+}
+
+
+def timestamp(ns: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=ns // 10**9, nanos=ns % 10**9)
+
+
+class _Container:
+    """What the shim remembers of a container beyond the supervisor: what Create asked for
+    (for the TaskCreate event) and whether it mounted the rootfs (for Delete)."""
+
+    def __init__(self, req: pb.CreateTaskRequest, mounted: int) -> None:
+        self.bundle = req.bundle
+        self.rootfs = list(req.rootfs)
+        self.io = ev.TaskIO(
+            stdin=req.stdin, stdout=req.stdout, stderr=req.stderr, terminal=req.terminal
+        )
+        self.checkpoint = req.checkpoint
+        self.mounted = mounted
+
+
+class _Tasks:
+    """Connect and Shutdown's view: the containers this shim runs."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.sup = sup
+
+    def __len__(self) -> int:
+        return len(self.sup.container_ids())
+
+    def init_pid(self, container_id: str) -> int | None:
+        return self.sup.init_pid(container_id)
+
+
+def create_options(options: any_pb2.Any) -> CreateOptions:
+    """containerd.runc.v1.Options' runc flags (no_pivot_root, no_new_keyring); an empty Any
+    or runtimeoptions.v1.Options (our config: read by `start`) change nothing."""
+    opts = CreateOptions()
+    if not options.type_url or options.type_url == RUNTIME_OPTIONS:
+        return opts
+    if options.type_url != RUNC_OPTIONS:
+        raise InvalidArgument(f"runtime options of type {options.type_url!r} are not supported")
+    runc = runc_options_pb2.Options()
+    runc.ParseFromString(options.value)
+    if runc.systemd_cgroup:
+        raise Unsupported("runtime options: SystemdCgroup: only the cgroupfs driver exists")
+    opts.no_pivot = runc.no_pivot_root
+    opts.no_new_keyring = runc.no_new_keyring
+    return opts
+
+
+class TaskService(TaskServiceBase):
+    """containerd.task.v2.Task over a Supervisor."""
+
+    def __init__(self, ctx: ShimContext, sup: Supervisor) -> None:
+        super().__init__(ctx.lifecycle, _Tasks(sup))
+        self.ctx = ctx
+        self.sup = sup
+        self.containers: dict[str, _Container] = {}
+
+    async def create(self, req: pb.CreateTaskRequest, ctx: CallContext) -> pb.CreateTaskResponse:
+        if req.checkpoint:
+            raise Unsupported("Create from a checkpoint: restore is not implemented yet")
+        opts = create_options(req.options)
+        if req.id in self.containers:
+            raise AlreadyExists(f"container {req.id}: already exists")
+        rootfs = os.path.join(req.bundle, "rootfs")
+        mounted = await anyio.to_thread.run_sync(mount_all, list(req.rootfs), rootfs)
+        self.containers[req.id] = _Container(req, mounted)
+        try:
+            stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal)
+            handle = await self.sup.create(req.id, req.bundle, stdio=stdio, options=opts)
+        except BaseException:
+            del self.containers[req.id]
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(unmount_all, rootfs, mounted)
+            raise
+        _write_pid(req.bundle, "init.pid", handle.pid)
+        return pb.CreateTaskResponse(pid=handle.pid)
+
+    async def start(self, req: pb.StartRequest, ctx: CallContext) -> pb.StartResponse:
+        handle = await self.sup.start(req.id, req.exec_id)
+        if req.exec_id:
+            _write_pid(self._bundle(req.id), f"{req.exec_id}.pid", handle.pid)
+        return pb.StartResponse(pid=handle.pid)
+
+    async def delete(self, req: pb.DeleteRequest, ctx: CallContext) -> pb.DeleteResponse:
+        exit_ = await self.sup.delete(req.id, req.exec_id)
+        if not req.exec_id:
+            record = self.containers.pop(req.id, None)
+            if record is not None and record.mounted:
+                rootfs = os.path.join(record.bundle, "rootfs")
+                await anyio.to_thread.run_sync(unmount_all, rootfs, None)
+        return pb.DeleteResponse(
+            pid=exit_.pid, exit_status=exit_.status, exited_at=timestamp(exit_.exited_at)
+        )
+
+    async def state(self, req: pb.StateRequest, ctx: CallContext) -> pb.StateResponse:
+        st = await self.sup.state(req.id, req.exec_id)
+        reply = pb.StateResponse(
+            id=req.id,
+            exec_id=req.exec_id,
+            bundle=st.bundle,
+            pid=st.pid,
+            status=STATUS.get(st.status, task_types_pb2.UNKNOWN),
+            stdin=st.stdin,
+            stdout=st.stdout,
+            stderr=st.stderr,
+            terminal=st.terminal,
+            exit_status=st.exit_status,
+        )
+        if st.exited_at:
+            reply.exited_at.CopyFrom(timestamp(st.exited_at))
+        return reply
+
+    async def pids(self, req: pb.PidsRequest, ctx: CallContext) -> pb.PidsResponse:
+        reply = pb.PidsResponse()
+        for info in await self.sup.pids(req.id):
+            process = task_types_pb2.ProcessInfo(pid=info.pid)
+            if info.exec_id:
+                details = runc_options_pb2.ProcessDetails(exec_id=info.exec_id)
+                process.info.CopyFrom(
+                    any_pb2.Any(type_url=PROCESS_DETAILS, value=details.SerializeToString())
+                )
+            reply.processes.append(process)
+        return reply
+
+    async def pause(self, req: pb.PauseRequest, ctx: CallContext) -> Empty:
+        await self.sup.pause(req.id)
+        return Empty()
+
+    async def resume(self, req: pb.ResumeRequest, ctx: CallContext) -> Empty:
+        await self.sup.resume(req.id)
+        return Empty()
+
+    async def kill(self, req: pb.KillRequest, ctx: CallContext) -> Empty:
+        # runc ignores `all` for an exec'd process: that one process gets the signal
+        await self.sup.kill(
+            req.id, req.signal, exec_id=req.exec_id, all_processes=req.all and not req.exec_id
+        )
+        return Empty()
+
+    async def exec(self, req: pb.ExecProcessRequest, ctx: CallContext) -> Empty:
+        stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal)
+        await self.sup.add_exec(req.id, req.exec_id, req.spec.value, stdio=stdio)
+        return Empty()
+
+    async def resize_pty(self, req: pb.ResizePtyRequest, ctx: CallContext) -> Empty:
+        self.sup.resize_pty(req.id, req.exec_id, req.width, req.height)
+        return Empty()
+
+    async def close_io(self, req: pb.CloseIORequest, ctx: CallContext) -> Empty:
+        if req.stdin:
+            self.sup.close_stdin(req.id, req.exec_id)
+        return Empty()
+
+    async def update(self, req: pb.UpdateTaskRequest, ctx: CallContext) -> Empty:
+        await self.sup.update(req.id, req.resources.value)
+        return Empty()
+
+    async def wait(self, req: pb.WaitRequest, ctx: CallContext) -> pb.WaitResponse:
+        exit_ = await self.sup.wait(req.id, req.exec_id)
+        return pb.WaitResponse(exit_status=exit_.status, exited_at=timestamp(exit_.exited_at))
+
+    async def stats(self, req: pb.StatsRequest, ctx: CallContext) -> pb.StatsResponse:
+        st = await self.sup.stats(req.id)
+        reply = pb.StatsResponse()
+        reply.stats.CopyFrom(metrics_any(st.mode, st.data, st.cgroup_paths))
+        return reply
+
+    def _bundle(self, container_id: str) -> str:
+        record = self.containers.get(container_id)
+        return record.bundle if record is not None else ""
+
+    def event(self, event: events.Event) -> ContainerdEvent | None:
+        """The containerd event for a supervisor event (None: nothing to publish)."""
+        cid = event.id
+        if isinstance(event, events.Created):
+            record = self.containers.get(cid)
+            return ev.TaskCreate(
+                container_id=cid,
+                bundle=event.bundle,
+                rootfs=record.rootfs if record else [],
+                io=record.io if record else None,
+                checkpoint=record.checkpoint if record else "",
+                pid=event.pid,
+            )
+        if isinstance(event, events.Started):
+            return ev.TaskStart(container_id=cid, pid=event.pid)
+        if isinstance(event, events.Exited):
+            return ev.TaskExit(
+                container_id=cid,
+                id=event.exec_id or cid,  # CRI keys exits by this: the container's id for init
+                pid=event.pid,
+                exit_status=event.status,
+                exited_at=timestamp(event.exited_at),
+            )
+        if isinstance(event, events.Deleted):
+            return ev.TaskDelete(
+                container_id=cid,
+                pid=event.pid,
+                exit_status=event.status,
+                exited_at=timestamp(event.exited_at),
+            )
+        if isinstance(event, events.Oom):
+            return ev.TaskOOM(container_id=cid)
+        if isinstance(event, events.ExecAdded):
+            return ev.TaskExecAdded(container_id=cid, exec_id=event.exec_id)
+        if isinstance(event, events.ExecStarted):
+            return ev.TaskExecStarted(container_id=cid, exec_id=event.exec_id, pid=event.pid)
+        if isinstance(event, events.Paused):
+            return ev.TaskPaused(container_id=cid)
+        if isinstance(event, events.Resumed):
+            return ev.TaskResumed(container_id=cid)
+        return None
+
+
+def _write_pid(bundle: str, name: str, pid: int) -> None:
+    """`init.pid` / `<exec>.pid` in the bundle, as the runc shim leaves them."""
+    if not bundle:
+        return
+    path = os.path.join(bundle, name)
+    tmp = os.path.join(bundle, f".{name}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(str(pid))
+        os.rename(tmp, path)
+    except OSError as err:
+        get_logger().warning(f"write {path}: {err.strerror}")
+
+
+def _bridge(service: TaskService) -> Callable[[events.Event], None]:
+    """Every supervisor event, in order, to containerd's queue, as it is published."""
+
+    def forward(event: events.Event) -> None:
+        message = service.event(event)
+        if message is not None:
+            service.ctx.publisher.publish(message)
+
+    return forward
+
+
+def runtime_root(ctx: ShimContext) -> str:
+    """The state root `start` chose (from the runtime options), else the default."""
+    from shim.shimv2.start import RUNTIME_ROOT_FILE
+
+    try:
+        with open(os.path.join(ctx.bundle, RUNTIME_ROOT_FILE)) as f:
+            root = f.read().strip()
+    except OSError:
+        root = ""
+    return root or ShimOptions().root_for(ctx.namespace)
+
+
+@asynccontextmanager
+async def supervised_task_service(ctx: ShimContext) -> AsyncIterator[TaskAPI]:
+    """The daemon's Task service factory: a Supervisor for the shim's lifetime."""
+    async with Supervisor.open(runtime_root(ctx)) as sup:
+        service = TaskService(ctx, sup)
+        sup.add_listener(_bridge(service))
+        yield service

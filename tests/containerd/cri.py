@@ -74,3 +74,64 @@ class Cri:
         self.call("RuntimeService/StopPodSandbox", stop, api_pb2.StopPodSandboxResponse)
         remove = api_pb2.RemovePodSandboxRequest(pod_sandbox_id=pod_id)
         self.call("RuntimeService/RemovePodSandbox", remove, api_pb2.RemovePodSandboxResponse)
+
+    def create_container(
+        self,
+        pod_id: str,
+        pod: api_pb2.PodSandboxConfig,
+        name: str,
+        image: str,
+        command: list[str],
+    ) -> str:
+        config = api_pb2.ContainerConfig(
+            metadata=api_pb2.ContainerMetadata(name=name),
+            image=api_pb2.ImageSpec(image=image),
+            command=command,
+            log_path=f"{name}.log",
+        )
+        request = api_pb2.CreateContainerRequest(
+            pod_sandbox_id=pod_id, config=config, sandbox_config=pod
+        )
+        reply = self.call(
+            "RuntimeService/CreateContainer", request, api_pb2.CreateContainerResponse
+        )
+        return reply.container_id
+
+    def start_container(self, container_id: str) -> None:
+        request = api_pb2.StartContainerRequest(container_id=container_id)
+        self.call("RuntimeService/StartContainer", request, api_pb2.StartContainerResponse)
+
+    def exec_sync(self, container_id: str, cmd: list[str]) -> api_pb2.ExecSyncResponse:
+        request = api_pb2.ExecSyncRequest(container_id=container_id, cmd=cmd, timeout=30)
+        return self.call("RuntimeService/ExecSync", request, api_pb2.ExecSyncResponse)
+
+    def container_stats(self, container_id: str) -> api_pb2.ContainerStats:
+        request = api_pb2.ContainerStatsRequest(container_id=container_id)
+        reply = self.call("RuntimeService/ContainerStats", request, api_pb2.ContainerStatsResponse)
+        return reply.stats
+
+    def update_resources(self, container_id: str, memory: int) -> None:
+        request = api_pb2.UpdateContainerResourcesRequest(
+            container_id=container_id,
+            linux=api_pb2.LinuxContainerResources(memory_limit_in_bytes=memory),
+        )
+        self.call(
+            "RuntimeService/UpdateContainerResources",
+            request,
+            api_pb2.UpdateContainerResourcesResponse,
+        )
+
+    def container_status(self, container_id: str) -> api_pb2.ContainerStatus:
+        request = api_pb2.ContainerStatusRequest(container_id=container_id)
+        reply = self.call(
+            "RuntimeService/ContainerStatus", request, api_pb2.ContainerStatusResponse
+        )
+        return reply.status
+
+    def stop_container(self, container_id: str, timeout: int) -> None:
+        request = api_pb2.StopContainerRequest(container_id=container_id, timeout=timeout)
+        self.call("RuntimeService/StopContainer", request, api_pb2.StopContainerResponse)
+
+    def remove_container(self, container_id: str) -> None:
+        request = api_pb2.RemoveContainerRequest(container_id=container_id)
+        self.call("RuntimeService/RemoveContainer", request, api_pb2.RemoveContainerResponse)

@@ -153,7 +153,8 @@ class Containerd:
         sandbox = build_image(images / "sandbox.tar", SANDBOX_IMAGE, ["/bin/sleep", "2147483647"])
         busybox = build_image(images / "busybox.tar", BUSYBOX_IMAGE, ["/bin/sh"])
         self.ctr("-n", "k8s.io", "image", "import", "--snapshotter", "native", str(sandbox))
-        self.ctr("-n", "default", "image", "import", "--snapshotter", "native", str(busybox))
+        for ns in ("default", "k8s.io"):  # ctr's tests, and CRI's workload containers
+            self.ctr("-n", ns, "image", "import", "--snapshotter", "native", str(busybox))
 
     @classmethod
     @contextmanager

@@ -55,6 +55,10 @@ def _log_fifo(flags: Flags) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["-zygote"] and len(args) == 2:  # our own fork server (zygote.py)
+        from shim.shimv2.zygote import serve
+
+        return serve(args[1])
     try:
         flags = parse(args)
     except FlagError as err:

@@ -139,6 +139,15 @@ def spawn_daemon(flags: Flags, listener_fd: int, bundle: str) -> int:
         os.close(high)
 
 
+def _fork_or_spawn(flags: Flags, listener: int, bundle: str) -> int:
+    """The daemon from the warm zygote when one answers (shim.shimv2.zygote), else a fresh
+    interpreter (and a zygote started for the next time)."""
+    from shim.shimv2.zygote import fork_daemon
+
+    pid = fork_daemon(daemon_argv(flags)[2:], bundle, listener)
+    return pid if pid is not None else spawn_daemon(flags, listener, bundle)
+
+
 def adjust_oom_score(pid: int) -> None:
     """The daemon gets containerd's oom_score_adj + 1 (containerd is start's parent)."""
     try:
@@ -165,7 +174,7 @@ def start(flags: Flags) -> str:
     write_atomic(os.path.join(bundle, RUNTIME_ROOT_FILE), options.root_for(flags.namespace))
     if listener is not None:
         try:
-            pid = spawn_daemon(flags, listener, bundle)
+            pid = _fork_or_spawn(flags, listener, bundle)
         finally:
             os.close(listener)
         try:

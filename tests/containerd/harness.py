@@ -277,6 +277,14 @@ class Containerd:
     def shim_sockets(self) -> list[str]:
         return sorted({c.address.removeprefix("unix://") for c in self.shim_calls() if c.address})
 
+    def _ours(self, pid: str) -> bool:
+        """A zygote's child serving this containerd: its cwd is one of our bundles (the
+        zygote itself sits in /)."""
+        try:
+            return os.readlink(f"/proc/{pid}/cwd").startswith(str(self.dir) + "/")
+        except OSError:
+            return False
+
     def shim_pids(self) -> list[int]:
         """Live shim processes (ours or runc-v2's) serving this containerd."""
         pids = []
@@ -287,8 +295,10 @@ class Containerd:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if any(b"containerd-shim" in a for a in argv[:2]) and self.address.encode() in argv:
-                pids.append(int(entry))
+            if not any(b"containerd-shim" in a for a in argv[:2]):
+                continue
+            if self.address.encode() in argv or (b"-zygote" in argv and self._ours(entry)):
+                pids.append(int(entry))  # a daemon exec'd by start, or forked by the zygote
         return pids
 
 

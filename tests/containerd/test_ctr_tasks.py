@@ -198,7 +198,7 @@ def _daemons(ctd: Containerd) -> list[int]:
     out = []
     for pid in ctd.shim_pids():
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"pyshim" in argv[1] and not {b"start", b"delete"} & set(argv):
+        if b"pyshim" in argv[1] and not {b"start", b"delete"} & set(argv[2:]):
             out.append(pid)
     return out
 

@@ -29,18 +29,23 @@ pytestmark = needs_root
 
 
 def daemons_of(address: str) -> list[int]:
-    """Pids of shim daemons started for our fake containerd address."""
+    """Pids of shim daemons started for our fake containerd address: exec'd by `start`
+    (the address is in their argv) or forked by the zygote (their cwd is one of our
+    bundles, beside the address)."""
+    root = os.path.dirname(address) + "/"
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            ours = (
-                b"containerd-shim-pyshim-v1" in b" ".join(cmdline) and address.encode() in cmdline
-            )
-            if ours and b"start" not in cmdline and b"delete" not in cmdline:
+            if b"containerd-shim-pyshim-v1" not in b" ".join(cmdline[:2]):
+                continue
+            if {b"start", b"delete"} & set(cmdline[2:]):
+                continue
+            if address.encode() in cmdline or (b"-zygote" in cmdline and cwd.startswith(root)):
                 pids.append(int(entry))
     return pids
 
@@ -120,7 +125,7 @@ def test_start_listens_detaches_and_writes_address(env: Env) -> None:
     assert os.readlink(f"/proc/{pid}/cwd") == str(bundle)
     assert os.readlink(f"/proc/{pid}/fd/0") == os.readlink(f"/proc/{pid}/fd/1") == "/dev/null"
     assert os.readlink(f"/proc/{pid}/fd/2") == str(bundle / "log")
-    assert sorted(os.listdir(f"/proc/{pid}/fd"))[:4] == ["0", "1", "2", "3"]
+    assert sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))[:4] == [0, 1, 2, 3]
     assert os.readlink(f"/proc/{pid}/fd/3").startswith("socket:")
     assert Path(f"/proc/{pid}/oom_score_adj").read_text().strip() == str(
         min(int(Path(f"/proc/{os.getpid()}/oom_score_adj").read_text()) + 1, 1000)

@@ -1,0 +1,157 @@
+"""The zygote: a warm parent that forks shim daemons (shim/shimv2/zygote.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from shim.shimv2 import zygote
+from tests.conftest import needs_root
+
+from .test_shim_binary import Env, _connect, daemons_of
+
+pytestmark = needs_root
+TIMEOUT = 20
+
+
+def _ppid(pid: int) -> int:
+    raw = Path(f"/proc/{pid}/stat").read_bytes()
+    return int(raw[raw.rindex(b")") + 2 :].split()[1])
+
+
+def _zygote_pid(path: str) -> int | None:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"-zygote" in argv and path.encode() in argv:
+                return int(entry)
+    return None
+
+
+def _wait_for(predicate: object, what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Iterator[Env]:
+    e = Env(tmp_path)
+    yield e
+    for pid in daemons_of(e.address):
+        os.kill(pid, signal.SIGKILL)
+    _wait_for(lambda: not daemons_of(e.address), "daemons to die")
+    for sock in e.sockets:
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
+def test_once_a_zygote_runs_daemons_are_forked_from_it(env: Env) -> None:
+    path = zygote.socket_path()
+    env.start(env.bundle("first"), "first")  # starts the zygote if none runs yet
+    _wait_for(lambda: os.path.exists(path), "the zygote's socket")
+    zpid = _zygote_pid(path)
+    assert zpid is not None
+    address = env.start(env.bundle("second"), "second")
+    forked = [p for p in daemons_of(env.address) if _ppid(p) == zpid]
+    assert len(forked) >= 1
+    pid = anyio.run(_connect, address).shim_pid
+    assert pid in forked  # the second daemon is the zygote's child, and it serves
+    assert os.readlink(f"/proc/{pid}/cwd") == str(env.root / "second")
+    assert os.getsid(pid) == pid
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert os.stat(zygote.ZYGOTE_DIR).st_mode & 0o777 == 0o700
+
+
+def test_without_the_zygote_start_spawns_a_fresh_interpreter(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIM_NO_ZYGOTE", "1")
+    address = env.start(env.bundle("plain"), "plain")
+    pid = anyio.run(_connect, address).shim_pid
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert b"-zygote" not in argv
+    assert env.address.encode() in argv
+
+
+def test_the_zygote_forks_nothing_for_garbage_or_another_user(env: Env) -> None:
+    path = zygote.socket_path()
+    env.start(env.bundle("warm"), "warm")
+    _wait_for(lambda: os.path.exists(path), "the zygote's socket")
+    zpid = _zygote_pid(path)
+    assert zpid is not None
+
+    def children() -> set[int]:
+        return {int(e) for e in os.listdir("/proc") if e.isdigit() and _safe_ppid(int(e)) == zpid}
+
+    before = children()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as sock:
+        sock.settimeout(TIMEOUT)
+        sock.connect(path)
+        sock.send(b"{not json")
+        assert b"error" in sock.recv(4096)
+    # another user: connects (the socket is root's 0600, so connect itself is refused)
+    probe = (
+        "import socket,sys\n"
+        "s=socket.socket(socket.AF_UNIX,socket.SOCK_SEQPACKET)\n"
+        "try:\n s.connect(sys.argv[1])\nexcept PermissionError:\n print('refused')\n"
+    )
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    out = subprocess.run(
+        [*nobody, sys.executable, "-c", probe, path],
+        capture_output=True, text=True, timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    assert out.stdout.strip() == "refused", out
+    assert children() == before
+
+
+def _safe_ppid(pid: int) -> int:
+    try:
+        return _ppid(pid)
+    except OSError:
+        return 0
+
+
+def test_the_fingerprint_names_the_code() -> None:
+    import shim
+
+    root = os.path.dirname(shim.__file__)
+    assert zygote.fingerprint() == zygote.fingerprint(root)
+    assert zygote.socket_path().endswith(f"zygote-{zygote.fingerprint()}.sock")
+
+
+def test_a_changed_file_changes_the_fingerprint(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    module = tmp_path / "pkg" / "m.py"
+    module.write_text("x = 1\n")
+    first = zygote.fingerprint(str(tmp_path))
+    os.utime(module, ns=(0, 10**9))
+    assert zygote.fingerprint(str(tmp_path)) != first
+
+
+def test_an_idle_zygote_leaves_and_removes_its_socket(tmp_path: Path) -> None:
+    path = str(tmp_path / "z.sock")
+    binary = str(Path(sys.executable).with_name("containerd-shim-pyshim-v1"))
+    proc = subprocess.run(
+        [binary, "-zygote", path],
+        env=dict(os.environ, SHIM_ZYGOTE_IDLE="0.5"),
+        timeout=TIMEOUT,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc
+    assert not os.path.exists(path)

@@ -6,7 +6,8 @@ What each string means (spec/containerd-shim-v2.md section 9):
     /abs/path, a fifo      containerd's fifo: OutputFifo / InputFifo (fifos.py)
     /abs/path, not a fifo  a file, appended to (no create), as the runc shim does
     file:///abs/path       a log file, appended to, created if missing; stdout == stderr share it
-    binary:///path?args    a logging program: not supported (Unsupported, gRPC Unimplemented)
+    binary:///path?args    a logging program reading the process's stdout and stderr pipes
+                           itself (binary_logger.py): stdout == stderr, nothing pumped
 
 Without a terminal the process gets pipes (pipes.py) and one pump per stream
 moves bytes between them and containerd's ends. With `terminal`, the process's
@@ -40,6 +41,10 @@ from shim.io.pty import resize
 from shim.io.pump import Pump
 from shim.io.pump_core import Event
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.io.binary_logger import BinaryLogger
+
 DRAIN_GRACE = 2.0  # the runc shim's Delete waits this long for output copies
 
 
@@ -65,18 +70,25 @@ def _file_path(uri: str) -> tuple[str, bool] | None:
         return None if is_fifo(uri) else (uri, False)
     if scheme == "file":
         return urllib.parse.unquote(urllib.parse.urlsplit(uri).path), True
-    if scheme == "binary":
-        raise Unsupported(f"stdio {uri}: binary:// logging is not supported")
+    if scheme == "binary":  # without a terminal, _open_logger takes it
+        raise Unsupported(f"stdio {uri}: a binary:// logger with a terminal is not supported")
     raise InvalidArgument(f"unknown STDIO scheme {scheme}")
 
 
 class ProcessIO:
     """The fifos, files, pipes, pty master and pumps of one process's stdio."""
 
-    def __init__(self, stdio: Stdio, *, owner: tuple[int, int] | None = None) -> None:
+    def __init__(
+        self,
+        stdio: Stdio,
+        *,
+        owner: tuple[int, int] | None = None,
+        logger_env: dict[str, str] | None = None,
+    ) -> None:
         """Open what containerd handed over and make the child's ends; nothing blocks.
 
-        `owner`: containerd's io_uid/io_gid for the child's pipe ends. Raises
+        `owner`: containerd's io_uid/io_gid for the child's pipe ends. `logger_env`: the
+        environment of a binary:// logger (CONTAINER_ID, CONTAINER_NAMESPACE). Raises
         ShimError (a fifo or file that cannot be opened, an unknown scheme) or
         Unsupported; nothing stays open then.
         """
@@ -89,6 +101,8 @@ class ProcessIO:
         self._sinks: list[int] = [-1, -1]  # where stdout and stderr go
         self._pipes: StdioPipes | None = None
         self._devnull = -1
+        self.logger: BinaryLogger | None = None
+        self._logger_env = logger_env or {}
         try:
             self._open(owner)
         except BaseException:
@@ -97,6 +111,9 @@ class ProcessIO:
 
     def _open(self, owner: tuple[int, int] | None) -> None:
         std = self.stdio
+        if std.stdout.startswith("binary://") and not std.terminal:
+            self._open_logger(owner)
+            return
         for i, uri in enumerate((std.stdout, "" if std.terminal else std.stderr)):
             target = _file_path(uri)
             if target is None and uri:
@@ -115,6 +132,27 @@ class ProcessIO:
             )
         else:
             self._devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+
+    def _open_logger(self, owner: tuple[int, int] | None) -> None:
+        """binary://: pipes for stdout and stderr, their read ends given to the logger."""
+        from shim.io.binary_logger import BinaryLogger
+
+        std = self.stdio
+        if std.stderr and std.stderr != std.stdout:
+            raise InvalidArgument(
+                f"stdio: binary:// stdout needs the same stderr, not {std.stderr}"
+            )
+        if std.stdin:
+            self._stdin = InputFifo(std.stdin)
+        self._pipes = StdioPipes(stdin=bool(std.stdin), stdout=True, stderr=True, owner=owner)
+        self.logger = BinaryLogger(
+            std.stdout, self._pipes.take(1), self._pipes.take(2), self._logger_env
+        )
+
+    async def ready(self) -> None:
+        """A binary:// logger has said it is ready (the runc shim waits for it in Create)."""
+        if self.logger is not None:
+            await self.logger.ready()
 
     @property
     def child_stdio(self) -> tuple[int, int, int]:
@@ -138,6 +176,8 @@ class ProcessIO:
             return
         if self._stdin is not None and pipes.stdin >= 0:
             self._spawn(tg, Pump(self._stdin.take(), pipes.take(0), name="stdin"))
+        if self.logger is not None:
+            return  # the logger reads the outputs itself
         for i, name in ((1, "stdout"), (2, "stderr")):
             sink = self._sinks[i - 1]
             if sink < 0:  # "": no pipe was made, the child has /dev/null
@@ -234,3 +274,5 @@ class ProcessIO:
         if self._devnull >= 0:
             os.close(self._devnull)
             self._devnull = -1
+        if self.logger is not None:
+            self.logger.close()

@@ -22,7 +22,7 @@ from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.empty_pb2 import Empty
 
 from shim.errors import AlreadyExists, InvalidArgument, Unsupported
-from shim.io.process_io import Stdio
+from shim.io.process_io import ProcessIO, Stdio
 from shim.logs import get_logger
 from shim.runtime.create import CreateOptions
 from shim.shimv2.daemon import ShimContext
@@ -126,7 +126,7 @@ class TaskService(TaskServiceBase):
         mounted = await anyio.to_thread.run_sync(mount_all, list(req.rootfs), rootfs)
         self.containers[req.id] = _Container(req, mounted)
         try:
-            stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal)
+            stdio = self._stdio(req.id, Stdio(req.stdin, req.stdout, req.stderr, req.terminal))
             handle = await self.sup.create(req.id, req.bundle, stdio=stdio, options=opts)
         except BaseException:
             del self.containers[req.id]
@@ -200,7 +200,9 @@ class TaskService(TaskServiceBase):
 
     async def exec(self, req: pb.ExecProcessRequest, ctx: CallContext) -> Empty:
         stdio = Stdio(req.stdin, req.stdout, req.stderr, req.terminal)
-        await self.sup.add_exec(req.id, req.exec_id, req.spec.value, stdio=stdio)
+        await self.sup.add_exec(
+            req.id, req.exec_id, req.spec.value, stdio=self._stdio(req.id, stdio)
+        )
         return Empty()
 
     async def resize_pty(self, req: pb.ResizePtyRequest, ctx: CallContext) -> Empty:
@@ -225,6 +227,13 @@ class TaskService(TaskServiceBase):
         reply = pb.StatsResponse()
         reply.stats.CopyFrom(metrics_any(st.mode, st.data, st.cgroup_paths))
         return reply
+
+    def _stdio(self, container_id: str, stdio: Stdio) -> Stdio | ProcessIO:
+        """containerd's strings; opened here when a binary:// logger needs its environment."""
+        if not stdio.stdout.startswith("binary://"):
+            return stdio
+        env = {"CONTAINER_ID": container_id, "CONTAINER_NAMESPACE": self.ctx.namespace}
+        return ProcessIO(stdio, logger_env=env)
 
     def _bundle(self, container_id: str) -> str:
         record = self.containers.get(container_id)

@@ -64,9 +64,10 @@ if TYPE_CHECKING:
     from shim.spec.resources import Resources
     from shim.supervisor.events import Event
 
-    # What a process's stdio may be: nothing (/dev/null), three fds, or containerd's
-    # strings (fifos, file:// URIs, "" for none, and a terminal flag).
-    StdioSpec: TypeAlias = tuple[int, int, int] | Stdio | None
+    # What a process's stdio may be: nothing (/dev/null), three fds, containerd's
+    # strings (fifos, file:// and binary:// URIs, "" for none, and a terminal flag), or
+    # a ProcessIO the caller opened from them (its own for a binary:// logger's env).
+    StdioSpec: TypeAlias = tuple[int, int, int] | Stdio | ProcessIO | None
 
 
 class PidInfo:
@@ -182,6 +183,7 @@ class Supervisor:
                 handle = record.init
                 handle.terminal = bool(loaded[0].process and loaded[0].process.terminal)
                 with _StdioSetup(stdio, handle.terminal) as setup:
+                    await setup.ready()
                     opts.stdio, opts.console_fd = setup.child_stdio, setup.console_theirs
 
                     def create(token: CancelToken) -> Created_:
@@ -283,6 +285,7 @@ class Supervisor:
         handle.starting()
         try:
             with _StdioSetup(stdio, handle.terminal) as setup:
+                await setup.ready()
                 opts = ExecOptions(
                     process=proc, stdio=setup.child_stdio, console_fd=setup.console_theirs
                 )
@@ -613,6 +616,9 @@ class _StdioSetup:
         if isinstance(stdio, Stdio):
             self.io = ProcessIO(stdio._replace(terminal=terminal))
             self.child_stdio = self.io.child_stdio
+        elif isinstance(stdio, ProcessIO):
+            self.io = stdio
+            self.child_stdio = self.io.child_stdio
         elif stdio is not None:
             self.child_stdio = stdio
         if terminal:
@@ -623,6 +629,11 @@ class _StdioSetup:
 
     def __enter__(self) -> _StdioSetup:
         return self
+
+    async def ready(self) -> None:
+        """A binary:// logger is ready to read (before the process can write)."""
+        if self.io is not None:
+            await self.io.ready()
 
     async def attach(self, tg: TaskGroup, handle: ProcessHandle) -> None:
         """The process exists: start the pumps; with a terminal, take the pty master."""

@@ -318,3 +318,31 @@ def _pid_alive(pid: int) -> bool:
 
 def _mounts() -> list[str]:
     return [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+
+
+LOGGER = """#!/bin/sh
+printf '%s\\n' "$@" > "{out}/argv"
+env > "{out}/env"
+cat <&3 5>&- > "{out}/stdout" &
+cat <&4 5>&- > "{out}/stderr" &
+exec 5>&-
+wait
+"""
+
+
+def test_a_binary_log_uri_gets_the_output(containerd: Containerd, tmp_path: Path) -> None:
+    out = tmp_path / "logged"
+    out.mkdir()
+    logger = tmp_path / "logger.sh"
+    logger.write_text(LOGGER.format(out=out))
+    logger.chmod(0o755)
+    cid = "binlog"
+    proc = ctr(containerd, "run", "--rm", "--runtime", RUNTIME, "--log-uri",
+               f"binary://{logger}?tag=web", BUSYBOX_IMAGE, cid,
+               "sh", "-c", "echo to-out; echo to-err >&2")  # fmt: skip
+    assert proc.stdout == ""  # it went to the logger, not to ctr
+    _wait_for(lambda: (out / "stderr").read_text() == "to-err\n", "the logger's stderr")
+    assert (out / "stdout").read_text() == "to-out\n"
+    assert (out / "argv").read_text().split() == ["tag", "web"]
+    env = dict(line.split("=", 1) for line in (out / "env").read_text().split())
+    assert (env["CONTAINER_ID"], env["CONTAINER_NAMESPACE"]) == (cid, "default")

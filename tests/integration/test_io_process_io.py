@@ -178,12 +178,64 @@ async def test_all_empty_means_dev_null_and_no_pumps() -> None:
         pio.close()
 
 
-def test_binary_logging_and_unknown_schemes_are_refused_leaving_nothing_open(
+LOGGER = """#!/bin/sh
+# a binary:// logger: record how it was started, then copy fds 3 and 4 to files
+printf '%s\\n' "$@" > "$OUT/argv"
+env > "$OUT/env"
+cat <&3 5>&- > "$OUT/stdout" &
+cat <&4 5>&- > "$OUT/stderr" &
+exec 5>&-
+wait
+"""
+
+
+async def until_file_holds(path: Path, text: str) -> None:
+    def holds() -> bool:
+        return path.exists() and path.read_text() == text
+
+    while not holds():  # noqa: ASYNC110 - a file, not a task
+        await anyio.sleep(0.01)
+
+
+async def test_a_binary_logger_reads_the_process_output_itself(tmp_path: Path) -> None:
+    out = tmp_path / "logged"
+    out.mkdir()
+    logger = tmp_path / "logger.sh"
+    logger.write_text(LOGGER.replace("$OUT", str(out)))
+    logger.chmod(0o755)
+    uri = f"binary://{logger}?--flag=1&name=web&bare"
+    pio = ProcessIO(
+        Stdio(stdout=uri, stderr=uri),
+        logger_env={"CONTAINER_ID": "c1", "CONTAINER_NAMESPACE": "ns"},
+    )
+    try:
+        with anyio.fail_after(10):
+            await pio.ready()  # the logger closed fd 5
+            proc = await spawn(["sh", "-c", "echo out; echo err >&2"], pio.child_stdio)
+            pio.spawned()
+            async with anyio.create_task_group() as tg:
+                pio.start(tg)
+            assert pio.pumps == []  # nothing pumped by us: the logger reads the pipes
+            assert await proc.wait() == 0
+            await until_file_holds(out / "stdout", "out\n")
+            await until_file_holds(out / "stderr", "err\n")
+    finally:
+        await pio.finish()
+    assert (out / "argv").read_text().split() == ["--flag", "1", "name", "web", "bare"]
+    env = dict(line.split("=", 1) for line in (out / "env").read_text().split())
+    assert env["CONTAINER_ID"] == "c1"
+    assert env["CONTAINER_NAMESPACE"] == "ns"
+    assert "PATH" not in env or env["PATH"] != os.environ.get("PATH")  # only what it is given
+
+
+def test_a_binary_logger_that_cannot_start_and_unknown_schemes_fail_leaving_nothing_open(
     tmp_path: Path,
 ) -> None:
-    (stdin,) = fifos(tmp_path, "in")
-    with pytest.raises(Unsupported, match="binary:// logging is not supported"):
-        ProcessIO(Stdio(stdin=stdin, stdout="binary:///bin/logger?x=1"))
+    uri = f"binary://{tmp_path}/missing?x=1"
+    with pytest.raises(ShimError, match="start logging binary"):
+        ProcessIO(Stdio(stdout=uri, stderr=uri))
+    with pytest.raises(Unsupported, match="with a terminal"):
+        ProcessIO(Stdio(stdout=uri, terminal=True))
     with pytest.raises(ShimError, match="unknown STDIO scheme ftp"):
         ProcessIO(Stdio(stdout="ftp://host/x"))
 

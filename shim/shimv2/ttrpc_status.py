@@ -54,7 +54,9 @@ def unimplemented(method: str) -> TtrpcError:
 
 
 def status_of(err: BaseException) -> tuple[int, str]:
-    """(code, message) for a handler's exception."""
+    """(code, message) for a handler's exception; a task group's group of one is its one."""
+    while isinstance(err, BaseExceptionGroup) and len(err.exceptions) == 1:
+        err = err.exceptions[0]
     if isinstance(err, TtrpcError):
         return err.code, err.message
     if isinstance(err, ShimError):

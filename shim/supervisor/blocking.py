@@ -25,10 +25,13 @@ if TYPE_CHECKING:
 
 async def run_blocking(fn: Callable[[CancelToken], T]) -> T:
     """`fn(token)` in a worker thread; a cancel of the caller triggers `token`, and once
-    `fn` has cleaned up and raised `Cancelled`, the caller's own cancellation arrives."""
+    `fn` has cleaned up and raised `Cancelled`, the caller's own cancellation arrives.
+    `fn`'s own error is raised as it is (never wrapped in an exception group)."""
     token = CancelToken()
     finished = False
-    stopped: Cancelled | None = None
+    results: list[T] = []
+    failure: BaseException | None = None
+    fired = False
 
     async def fire_on_cancel() -> None:
         try:
@@ -41,16 +44,16 @@ async def run_blocking(fn: Callable[[CancelToken], T]) -> T:
         async with anyio.create_task_group() as tg:
             tg.start_soon(fire_on_cancel)
             try:
-                return await anyio.to_thread.run_sync(fn, token)
-            except Cancelled as err:
-                if not token.cancelled:
-                    raise
-                stopped = err
+                results.append(await anyio.to_thread.run_sync(fn, token))
+            except Exception as err:
+                failure, fired = err, token.cancelled
             finally:
                 finished = True
                 tg.cancel_scope.cancel()
     finally:
         token.close()
-    await anyio.lowlevel.checkpoint()  # raises the caller's pending cancellation
-    assert stopped is not None  # only a cancel of ours fires the token
-    raise stopped
+    if isinstance(failure, Cancelled) and fired:
+        await anyio.lowlevel.checkpoint()  # raises the caller's pending cancellation
+    if failure is not None:
+        raise failure
+    return results[0]

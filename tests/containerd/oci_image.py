@@ -15,7 +15,10 @@ import json
 import tarfile
 from pathlib import Path
 
-APPLETS = ("sh", "sleep", "echo", "cat", "true", "false", "ls", "ps", "id", "hostname", "env")
+APPLETS = (
+    "sh", "sleep", "echo", "cat", "true", "false", "ls", "ps", "id", "hostname", "env",
+    "dd", "head",
+)  # fmt: skip
 
 
 def _tar_add(

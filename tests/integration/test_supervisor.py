@@ -385,3 +385,15 @@ async def test_log_records_name_their_container_and_never_block(
     finally:
         logger.close()
         logs._current = saved
+
+
+async def test_a_failing_create_raises_the_runtime_error_itself(
+    sup: Supervisor, make_bundle: BundleFactory, cid: str, anyio_backend: str
+) -> None:
+    from shim.errors import InitFailed
+
+    with anyio.fail_after(30), pytest.raises(InitFailed, match="no/such/program") as info:
+        await sup.create(cid, str(make_bundle(["/no/such/program"])))
+    assert not isinstance(info.value, BaseExceptionGroup)  # typed, never a task group's
+    with pytest.raises(NotFound):
+        await sup.state(cid)

@@ -1,17 +1,15 @@
-"""The event bus: stats and OOM events of one container, or of every container under a
-root, as anyio streams (asyncio or trio). `shim events` and the containerd shim read
-the same streams.
+"""runc's `events ID`: stats and OOM events of one container, as an anyio stream (asyncio
+or trio). (`events --all`, every container with its lifecycle too, is
+shim.supervisor.all_events.)
 
     async with container_events(store, "c1", interval=5.0) as events:
         async for event in events:          # Event("stats"|"oom", id, data)
             ...
 
 `container_events` ends when the container's state or memory cgroup goes away
-(`delete`); it keeps going while the container is merely stopped, as runc does.
-`all_events` merges every container's stream and picks up new containers as they
-appear; it ends only when the caller leaves the `async with`. A stats event comes
-every `interval` (the first after one interval); an OOM event the moment the
-kernel reports an OOM kill (v1 eventfd, v2 inotify: `shim.cgroups.oom`).
+(`delete`); it keeps going while the container is merely stopped, as runc does. A
+stats event comes every `interval` (the first after one interval); an OOM event the
+moment the kernel reports an OOM kill (v1 eventfd, v2 inotify: `shim.cgroups.oom`).
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from shim.errors import NotFound, ShimError
+from shim.errors import ShimError
 from shim.runtime.container import Container
 from shim.runtime.container_stats import OOM, Event, live_pid, stats_event
 
@@ -30,8 +28,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from typing import TextIO
 
-    from anyio.abc import ObjectSendStream, TaskGroup
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from anyio.abc import ObjectSendStream
+    from anyio.streams.memory import MemoryObjectReceiveStream
 
     from shim.cgroups.manager import Manager
     from shim.cgroups.oom import OomWatch
@@ -53,20 +51,6 @@ async def container_events(
     send, receive = anyio.create_memory_object_stream[Event](BUFFER)
     async with anyio.create_task_group() as tg:
         tg.start_soon(watch_container, store, state, interval, send)
-        async with receive:
-            yield receive
-        tg.cancel_scope.cancel()
-
-
-@asynccontextmanager
-async def all_events(
-    store: StateStore, interval: float
-) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
-    """Every container's events under `store`, merged; new containers join as they
-    appear, deleted ones drop out."""
-    send, receive = anyio.create_memory_object_stream[Event](BUFFER)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_scan_root, store, interval, send, tg)
         async with receive:
             yield receive
         tg.cancel_scope.cancel()
@@ -136,26 +120,6 @@ async def _stats_loop(
             return
 
 
-async def _scan_root(
-    store: StateStore, interval: float, send: MemoryObjectSendStream[Event], tg: TaskGroup
-) -> None:
-    watched: set[tuple[str, str]] = set()  # (id, created): one container instance each
-
-    async def follow(state: State, out: ObjectSendStream[Event]) -> None:
-        await watch_container(store, state, interval, out)
-        # Stays in `watched`: an instance whose cgroup is gone is not followed again,
-        # while a new container under the same id (new `created`) is.
-
-    async with send:
-        while True:
-            for cid in store.ids():
-                state = _read_state(store, cid)
-                if state is not None and (cid, state.created) not in watched:
-                    watched.add((cid, state.created))
-                    tg.start_soon(follow, state, send.clone())
-            await anyio.sleep(SCAN_INTERVAL)
-
-
 async def _deliver(send: ObjectSendStream[Event], event: Event) -> bool:
     """Send; False once the reader has gone (its end closed), which ends the producer."""
     try:
@@ -169,14 +133,6 @@ def _gone(state_file: str, manager: Manager) -> bool:
     return not (os.path.exists(state_file) and manager.exists())
 
 
-def _read_state(store: StateStore, container_id: str) -> State | None:
-    try:
-        with Container.open(store, container_id) as target:
-            return target.state
-    except (NotFound, ShimError):
-        return None  # not created yet (no state.json), or gone meanwhile
-
-
 def print_events(
     store: StateStore, container_id: str | None, interval: float, backend: str = "asyncio"
 ) -> int:
@@ -185,11 +141,12 @@ def print_events(
     import sys
 
     async def main() -> None:
-        opened = (
-            all_events(store, interval)
-            if container_id is None
-            else container_events(store, container_id, interval)
-        )
+        if container_id is None:
+            from shim.supervisor.all_events import all_events
+
+            opened = all_events(store, interval)
+        else:
+            opened = container_events(store, container_id, interval)
         async with opened as events:
             async for event in events:
                 line = event.to_json() + "\n"

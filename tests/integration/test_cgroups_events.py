@@ -215,7 +215,8 @@ def test_events_all_with_stats_prints_one_line_per_container(
 async def test_the_library_streams_stats_and_ends_at_delete(
     tmp_path: Path, make_bundle: BundleFactory, cid: str, anyio_backend: str
 ) -> None:
-    from shim.runtime.events import all_events, container_events
+    from shim.runtime.events import container_events
+    from shim.supervisor.all_events import all_events
 
     bundle = make_bundle(["sleep", "100"])
     async with Supervisor.open(str(tmp_path / "root"), subreaper=False) as sup:
@@ -223,8 +224,9 @@ async def test_the_library_streams_stats_and_ends_at_delete(
             with anyio.fail_after(30):
                 await sup.create(cid, str(bundle))
                 async with all_events(sup.store, 0.05) as merged:
-                    first = await merged.receive()
-                    assert (first.type, first.id) == ("stats", cid)
+                    first, second = await merged.receive(), await merged.receive()
+                    assert (first.type, first.id) == ("created", cid)  # found, as it is
+                    assert (second.type, second.id) == ("stats", cid)
                 async with container_events(sup.store, cid, 0.05) as stream:
                     event = await stream.receive()
                     assert event.data is not None
@@ -267,7 +269,7 @@ def test_update_reads_resources_from_a_file(
 async def test_a_reader_that_leaves_with_a_full_buffer_ends_the_stream_cleanly(
     tmp_path: Path, make_bundle: BundleFactory, cid: str, anyio_backend: str
 ) -> None:
-    from shim.runtime.events import BUFFER, all_events
+    from shim.supervisor.all_events import BUFFER, all_events
 
     async with Supervisor.open(str(tmp_path / "root"), subreaper=False) as sup:
         try:
@@ -281,3 +283,47 @@ async def test_a_reader_that_leaves_with_a_full_buffer_ends_the_stream_cleanly(
             with anyio.CancelScope(shield=True), contextlib.suppress(NotFound):
                 await sup.delete(cid, force=True)
     assert leaked_cgroups(cid) == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_events_all_streams_the_lifecycle_of_containers_run_by_others(
+    shim: Shim,
+    make_bundle: BundleFactory,
+    cid: str,
+    events: Callable[..., Lines],
+    backend: str,
+) -> None:
+    """create, start, pause, resume, kill, delete from other processes (the CLI), seen by
+    one `events --all` through inotify, pidfds and the cgroup's own files; an OOM kill
+    too. A long interval keeps stats lines out of the way."""
+    shim.root.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "SHIM_ASYNC_BACKEND": backend}
+    lines = events(shim, "--all", "--interval", "1h", env=env)
+    time.sleep(0.3)  # the observer is watching --root by now (it finds later ones either way)
+    script = (
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done;"
+        " dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 100"
+    )
+    limits = {"memory": {"limit": 32 * MiB, "swap": 32 * MiB}}
+    shim.ok(
+        "create",
+        "--bundle",
+        str(bundle := make_bundle(["sh", "-c", script], writable(limits))),
+        cid,
+    )
+    created = lines.until(lambda e: e["id"] == cid)
+    assert created["type"] == "created"
+    assert created["data"]["pid"] > 0
+    shim.ok("start", cid)
+    assert lines.until(lambda e: e["id"] == cid)["type"] == "started"
+    shim.ok("pause", cid)
+    assert lines.until(lambda e: e["id"] == cid)["type"] == "paused"
+    shim.ok("resume", cid)
+    assert lines.until(lambda e: e["id"] == cid)["type"] == "resumed"
+    (bundle / "rootfs/tmp/go").touch()
+    assert lines.until(lambda e: e["id"] == cid) == {"type": "oom", "id": cid}
+    shim.ok("kill", cid, "KILL")
+    exited = lines.until(lambda e: e["type"] == "exit")
+    assert (exited["id"], exited["data"]["pid"]) == (cid, created["data"]["pid"])
+    shim.ok("delete", cid)
+    assert lines.until(lambda e: e["type"] == "deleted")["id"] == cid

@@ -225,6 +225,34 @@ static int masked_path(struct helper *h, int rootfd, int devnull, const char *pa
 	return ret;
 }
 
+/*
+ * runc's reOpenDevNull: stdio on the host's /dev/null is swapped for the container's
+ * own. Nothing in the container then holds a file on a host mount, which criu could
+ * not dump ("Can't lookup mount"). Only where we made /dev (not a /dev bind).
+ */
+static int reopen_devnull(struct helper *h, int rootfd)
+{
+	struct stat null_st, st;
+	int fd = openat(rootfd, "dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return report(h, "open /dev/null in the container");
+	if (fstat(fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+		close(fd);
+		return report_errno(h, EPERM, "/dev/null is not the null device: not reopening stdio on it");
+	}
+	for (int i = 0; i < 3; i++) {
+		if (fstat(i, &st) < 0)
+			continue; /* a closed stdio fd stays closed */
+		if (S_ISCHR(st.st_mode) && st.st_rdev == null_st.st_rdev && dup3(fd, i, 0) < 0) {
+			close(fd);
+			return report(h, "reopen fd %d on the container's /dev/null", i);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
 /* After the root switch: "/" is the container's root. */
 int finish_rootfs(struct helper *h)
 {
@@ -245,6 +273,8 @@ int finish_rootfs(struct helper *h)
 		return report(h, "open /");
 	for (size_t i = 0; i < b->readonly_paths.n && ret == 0; i++)
 		ret = readonly_path(h, rootfd, b->readonly_paths.v[i]);
+	if (ret == 0 && b->dev_setup)
+		ret = reopen_devnull(h, rootfd);
 	if (ret == 0 && b->masked.n && (devnull = open_devnull(h, rootfd)) < 0)
 		ret = -1;
 	for (size_t i = 0; i < b->masked.n && ret == 0; i++)

@@ -109,3 +109,20 @@ class ExecFailed(ShimError):
     """`exec` failed on the runtime's side: runc exits 255 for these, not 1."""
 
     exit_code = 255
+
+
+class CriuError(ShimError):
+    """criu could not be run, or it reported a failure (runc: `criu failed: ...`);
+    `detail` is criu's own message when it sent one (cr_errmsg)."""
+
+    grpc_code = 13  # Internal
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class CriuTooOld(CriuError):
+    """The criu binary answers, but it is older than checkpoint/restore need here."""
+
+    grpc_code = 9  # FailedPrecondition

@@ -38,6 +38,8 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset(
         *((status, "update") for status in (CREATED, RUNNING, PAUSED)),
         *((status, "events") for status in (CREATED, RUNNING, PAUSED)),
         *((status, "ps") for status in (CREATED, RUNNING, PAUSED, STOPPED)),
+        (RUNNING, "checkpoint"),
+        (PAUSED, "checkpoint"),
     }
 )
 # runc's texts for a refused move.
@@ -52,6 +54,10 @@ REFUSALS: dict[tuple[str, str], str] = {
     **{(status, "resume"): "container not paused" for status in (CREATED, RUNNING, STOPPED)},
     (STOPPED, "update"): "container not running",
     (STOPPED, "events"): "container with id {id} is not running",
+    **{
+        (s, "checkpoint"): f"Container cannot be checkpointed in {s} state"
+        for s in (CREATED, STOPPED)
+    },
 }
 
 

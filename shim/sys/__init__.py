@@ -49,3 +49,42 @@ def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> 
     if lib.mount(source.encode(), target.encode(), fstype.encode(), flags, raw) != 0:
         err = ffi.errno
         raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}", target)
+
+
+def unshare(flags: int) -> None:
+    from shim.sys._native import lib
+
+    _check(lib.unshare(flags), "unshare")
+
+
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): `path` resolved under `dirfd` with the `resolve` rules (RESOLVE_IN_ROOT:
+    `..` and absolute symlinks stay inside dirfd). Retries on EAGAIN (a concurrent rename)."""
+    from shim.sys._native import ffi, lib
+
+    how = ffi.new("struct open_how *", {"flags": flags, "mode": mode, "resolve": resolve})
+    raw = ffi.new("char[]", path.encode())
+    while True:
+        ret = lib.syscall(
+            lib.SYS_openat2,
+            ffi.cast("int", dirfd),
+            raw,
+            how,
+            ffi.cast("size_t", ffi.sizeof("struct open_how")),
+        )
+        if ret >= 0:
+            return int(ret)
+        err = ffi.errno
+        if err not in (11, 4):  # EAGAIN, EINTR
+            raise OSError(err, f"openat2 {path}: {os.strerror(err)}", path)
+
+
+def setns(fd: int, nstype: int) -> None:
+    """setns(2) for the calling thread (a network namespace is per thread)."""
+    from shim.sys._native import lib
+
+    _check(lib.setns(fd, nstype), "setns")

@@ -15,6 +15,7 @@ import msgspec
 from bench import proc
 
 BUSYBOX = "/bin/busybox"
+COUNTER = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done"
 
 
 @dataclass(frozen=True)
@@ -22,10 +23,11 @@ class Bundles:
     true: str  # `true`: the lifecycle figures
     sleep: str  # a long sleep: the container that exec goes into
     stream: str  # `dd` of the stream size to stdout
+    counter: str  # prints 1, 2, 3... every 0.2 s: the checkpoint/restore figures
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.true, self.sleep, self.stream)
+        return (self.true, self.sleep, self.stream, self.counter)
 
 
 def build(shim: str, workdir: str, stream_mib: int) -> Bundles:
@@ -51,4 +53,5 @@ def build(shim: str, workdir: str, stream_mib: int) -> Bundles:
         true=variant("true", ["true"]),
         sleep=variant("sleep", ["sleep", "3600"]),
         stream=variant("stream", ["dd", "if=/dev/zero", "bs=1M", f"count={stream_mib}"]),
+        counter=variant("counter", ["sh", "-c", COUNTER]),
     )

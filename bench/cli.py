@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import bundles, proc, report, sandbox
 from bench.context import Context, stderr_progress
-from bench.figures import churn, exec_into, floor, library, lifecycle, memory, stream
+from bench.figures import churn, criu, exec_into, floor, library, lifecycle, memory, stream
 from bench.model import Figure, LibraryResult, Results, RunInfo
 from bench.peers import DEFAULT_RUNTIMES, Peer, make_peers, missing, shim_binary, version
 from bench.plan import FULL, QUICK, Plan
@@ -91,6 +91,7 @@ def _measure(ctx: Context, lib_peer: Peer | None) -> tuple[list[Figure], Library
     figures += memory.measure(ctx)
     figures += [lifecycle.measure_version(ctx), exec_into.measure(ctx), stream.measure(ctx)]
     figures += churn.measure(ctx)
+    figures += criu.measure(ctx)
     lib = library.measure(ctx, lib_peer) if lib_peer is not None else None
     return figures, lib
 

@@ -20,6 +20,7 @@ class Plan:
     churn_cycles: dict[int, int]  # workers -> cycles per runtime per round
     library_cycles: int
     library_every: int
+    criu_rounds: int  # checkpoint + restore of the counter, per runtime
 
 
 FULL = Plan(
@@ -36,6 +37,7 @@ FULL = Plan(
     churn_cycles={1: 20, 8: 64},
     library_cycles=1000,
     library_every=100,
+    criu_rounds=20,
 )
 
 QUICK = Plan(
@@ -52,4 +54,5 @@ QUICK = Plan(
     churn_cycles={1: 8, 8: 16},
     library_cycles=50,
     library_every=10,
+    criu_rounds=2,
 )

@@ -26,6 +26,8 @@ LABELS = {
     "churn8_rate": "churn, 8 workers",
     "churn8_cpu": "CPU per cycle, 8 workers",
     "churn8_latency": "cycle latency, 8 workers",
+    "checkpoint": "`checkpoint` of the counter",
+    "restore": "`restore -d` of the counter",
 }
 
 

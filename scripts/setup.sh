@@ -4,13 +4,15 @@
 # and demo rootfs), runc (the peer the tests compare against), crun and time (the
 # bench's second peer, and GNU time for its peak-RSS figure), containerd (1.6: the
 # daemon, ctr and containerd-shim-runc-v2 that tests/containerd and the shim bench drive),
-# python3-venv.
+# python3-venv, podman (the checkpoint/restore tests drive shim through it) and criu
+# (bookworm's 3.17: too old for current kernels; the tests check that shim says so). A
+# criu that works here comes from scripts/build-criu.sh (cached; about 50 s the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for pkg in gcc libc6-dev busybox-static runc crun time containerd; do
+for pkg in gcc libc6-dev busybox-static runc crun time containerd podman criu; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -32,3 +34,9 @@ if ! { .venv/bin/pip install -q --upgrade pip &&
 fi
 # Bytecode now: one-shot commands must not compile their imports on every start.
 .venv/bin/python -m compileall -q shim >/dev/null
+# criu for checkpoint/restore: built once into /var/cache/shim-criu (README). Not being
+# able to build it only costs those commands: the tests then say they were skipped.
+if [ "$(id -u)" -eq 0 ] && [ "${SHIM_SETUP_CRIU:-1}" != 0 ]; then
+	scripts/build-criu.sh >/dev/null 2>.venv/build-criu.log ||
+		echo "setup: no criu (checkpoint/restore tests will be skipped): $(tail -1 .venv/build-criu.log)" >&2
+fi

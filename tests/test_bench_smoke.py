@@ -56,6 +56,9 @@ def test_quick_bench_reports_numbers_for_shim_and_runc(tmp_path: Path) -> None:
             assert samples, f"{key}: no samples for {runtime}"
             assert all(isinstance(v, int | float) and v > 0 for v in samples), (key, samples)
     assert figures["exec"]["samples"]["runc"]
+    for key in ("checkpoint", "restore"):  # numbers with a working criu, else n/a and why
+        for runtime in ("shim", "runc"):
+            assert figures[key]["samples"].get(runtime) or figures[key]["na"][runtime], key
     assert figures["floor"]["samples"]["unshare"]
     assert figures["floor"]["samples"]["spawn"]
     assert results["library"]["samples"]

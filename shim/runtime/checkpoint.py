@@ -21,7 +21,6 @@ from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import criu_features, require_version
 from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
-from shim.logs import get_logger
 from shim.runtime.create import cgroup_mount_dirs
 from shim.runtime.criu_mounts import dump_mounts, masked_files
 from shim.runtime.criu_options import CheckpointOptions, CheckpointResult, check_options
@@ -106,25 +105,11 @@ def _prepare_paths(opts: CheckpointOptions) -> str:
 
 
 def _check_features(opts: CheckpointOptions) -> None:
-    if not (opts.pre_dump or opts.lazy_pages):
+    if not opts.pre_dump:
         return
-    wanted = rpc.criu_features(mem_track=opts.pre_dump, lazy_pages=opts.lazy_pages)
-    have = criu_features(opts.criu, wanted)
-    if opts.pre_dump and not have.mem_track:
+    have = criu_features(opts.criu, rpc.criu_features(mem_track=True))
+    if not have.mem_track:
         raise Unsupported(SOFT_DIRTY)
-    if opts.lazy_pages and not have.lazy_pages:
-        raise Unsupported("--lazy-pages: criu or this kernel lacks userfaultfd (lazy pages)")
-    if opts.lazy_pages and opts.status_fd >= 0:
-        import fcntl
-
-        try:
-            flags = fcntl.fcntl(opts.status_fd, fcntl.F_GETFL)
-        except OSError as err:
-            raise InvalidConfig(
-                f"invalid --status-fd argument {opts.status_fd}: {err.strerror}"
-            ) from None
-        if flags & os.O_ACCMODE == os.O_RDONLY:
-            raise InvalidConfig(f"invalid --status-fd argument {opts.status_fd}: not writable")
 
 
 def _descriptors(pid: int) -> list[str]:
@@ -191,7 +176,7 @@ def _dump(cdir: ContainerDir, state: State, opts: CheckpointOptions, image_path:
             run_swrk(
                 request,
                 binary=opts.criu,
-                on_notify=lambda note: _on_notify(note, cdir, opts),
+                on_notify=lambda note: _on_notify(note, cdir),
                 timeout=opts.timeout,
             )
         except CriuError as err:
@@ -213,13 +198,9 @@ def _write_descriptors(image_path: str, descriptors: list[str]) -> None:
         os.close(fd)
 
 
-def _on_notify(note: Notification, cdir: ContainerDir, opts: CheckpointOptions) -> None:
+def _on_notify(note: Notification, cdir: ContainerDir) -> None:
     """runc's dump-side callbacks. network-lock/-unlock: runc (un)plugs the veths it
-    configured itself; this runtime configures none, so there is nothing to do."""
+    configured itself; this runtime configures none, so there is nothing to do.
+    status-ready comes only with lazy pages, which are refused."""
     if note.script == "post-dump":
         os.close(os.open(os.path.join(cdir.path, CHECKPOINTED), os.O_CREAT | os.O_CLOEXEC, 0o600))
-    elif note.script == "status-ready" and opts.status_fd >= 0:
-        try:  # lazy pages: our caller waits for this byte to start the restore side
-            os.write(opts.status_fd, b"\0")
-        except OSError as err:
-            get_logger().warning(f"can't write \\0 to status fd: {err.strerror}")

@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import msgspec
 
-from shim.errors import InvalidConfig
+from shim.errors import InvalidConfig, Unsupported
 from shim.spec.model import Spec  # at run time: msgspec reads the annotations
 
 CLONE_NEWNET = 0x40000000
 CG_MODES = {"soft": 3, "full": 4, "strict": 5}  # rpc.proto's criu_cg_mode (runc 1.1's three)
 EMPTY_NS = {"network": CLONE_NEWNET}  # runc maps only this one
+# Lazy migration needs a dump that stays a page server and a `criu lazy-pages` daemon on
+# the restore side. With criu 4.2.1 on this kernel it fails for runc 1.1.5 too (the dump
+# side's page pipe: "splice: Bad file descriptor", then the restored tree is killed),
+# so it is refused rather than offered untested.
+LAZY_PAGES = (
+    "--lazy-pages: lazy migration is not supported by shim; checkpoint in full, or send "
+    "the pages to another host with --page-server ADDRESS:PORT"
+)
 
 
 class CriuOptions(msgspec.Struct, kw_only=True):
@@ -28,7 +36,7 @@ class CriuOptions(msgspec.Struct, kw_only=True):
     manage_cgroups_mode: str = ""  # soft (criu's default), full, strict
     empty_ns: list[str] = msgspec.field(default_factory=list)  # "network"
     auto_dedup: bool = False
-    lazy_pages: bool = False
+    lazy_pages: bool = False  # refused (LAZY_PAGES says why)
     criu: str = "criu"  # the binary (runc's global --criu)
     timeout: float | None = None  # seconds for the whole criu session; None: no limit
 
@@ -37,8 +45,8 @@ class CheckpointOptions(CriuOptions, kw_only=True):
     parent_path: str = ""  # relative to image_path: the pre-dump to build on
     leave_running: bool = False
     pre_dump: bool = False
-    page_server: str = ""  # ADDRESS:PORT
-    status_fd: int = -1  # with lazy_pages: criu writes "\0" there once its page server is up
+    page_server: str = ""  # ADDRESS:PORT of a `criu page-server`: the pages go there
+    status_fd: int = -1  # runc's lazy-pages readiness fd: meaningless without lazy pages
 
 
 class RestoreOptions(CriuOptions, kw_only=True):
@@ -104,3 +112,5 @@ def check_options(opts: CriuOptions) -> None:
         page_server(opts.page_server)
     if not opts.image_path:
         raise InvalidConfig("invalid directory to save checkpoint")
+    if opts.lazy_pages:
+        raise Unsupported(LAZY_PAGES)

@@ -89,8 +89,6 @@ def dump_request(
     if opts.parent_path:
         out.parent_img = opts.parent_path
         out.track_mem = True
-    if opts.lazy_pages and opts.status_fd >= 0:
-        out.status_fd = opts.status_fd
     if not opts.pre_dump:  # a pre-dump writes memory only
         _ext_mounts(out, ext_mounts)
     return req

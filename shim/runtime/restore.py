@@ -28,7 +28,7 @@ from shim.cgroups import create as create_cgroups
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
-from shim.criu.version import criu_features, require_version
+from shim.criu.version import require_version
 from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
 from shim.runtime.checkpoint import DESCRIPTORS
 from shim.runtime.cleanup import Journal, destroy
@@ -73,10 +73,6 @@ def restore_container(
     descriptors = read_descriptors(image_path)
     _check_namespaces(spec)
     require_version(opts.criu)
-    if opts.lazy_pages:
-        have = criu_features(opts.criu, rpc.criu_features(lazy_pages=True))
-        if not have.lazy_pages:
-            raise Unsupported("--lazy-pages: criu or this kernel lacks userfaultfd (lazy pages)")
     plan = plan_mounts(spec, rootfs, bundle)
     restoration = _Restoration(store.claim(container_id), bundle, spec, rootfs, opts)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -465,3 +466,58 @@ def test_no_host_mount_is_made_by_restore(
         assert shim.ok("exec", cid, "cat", "/data/sub/hello").out == "hi\n"
     finally:
         new.close()
+
+
+def test_page_server_receives_the_pages(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """runc's checkpoint.bats way: a `criu page-server` on loopback takes the memory pages
+    (into the same image dir here); the restore reads them back."""
+    image = tmp_path / "image"
+    image.mkdir()
+    with socket.socket() as probe:  # a free port (criu's own choice is not reported)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [criu, "page-server", "--images-dir", str(image), "--address", "127.0.0.1",
+         "--port", str(port), "--status-fd", "1", "-o", str(tmp_path / "page-server.log")],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert server.stdout is not None
+    try:
+        assert server.stdout.read(1) == b"\0"  # criu's "listening" on its status fd
+        bundle = make_bundle(COUNTER)
+        out = started_counter(shim, bundle, cid)
+        checkpoint(shim, criu, image, cid, "--page-server", f"127.0.0.1:{port}")
+        assert server.wait(timeout=TIMEOUT) == 0  # one session, then it exits
+        last = out.wait_eof()[-1]
+        out.close()
+        assert list(image.glob("pages-*.img"))  # written by the page server
+        new, _ = restored_counter(shim, criu, bundle, image, cid)
+        try:
+            assert new.wait_for(2)[:2] == [last + 1, last + 2]
+        finally:
+            new.close()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=TIMEOUT)
+        server.stdout.close()
+
+
+def test_lazy_pages_are_refused_clearly(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    bundle = make_bundle(COUNTER)
+    out = started_counter(shim, bundle, cid)
+    try:
+        res = with_criu(
+            shim, criu, "checkpoint", "--lazy-pages", "--page-server", "127.0.0.1:1", cid
+        )
+        assert_fails(res, "--lazy-pages: lazy migration is not supported by shim")
+        assert status(shim, cid) == "running"
+        res = with_criu(shim, criu, "restore", "-d", "--lazy-pages", "-b", str(bundle), cid + "x")
+        assert_fails(res, "--lazy-pages: lazy migration is not supported by shim")
+        assert_nothing_left(shim, cid + "x", bundle)
+    finally:
+        out.close()

@@ -25,6 +25,7 @@ from tests.conftest import (
     needs_busybox,
     needs_root,
 )
+from tests.integration._console import ConsoleListener, read_to_close, read_until
 from tests.integration._criu import COUNTER, TCP_COUNTER, Pipe, detached, with_criu
 from tests.integration._runc_compare import (
     assert_fails,
@@ -521,3 +522,45 @@ def test_lazy_pages_are_refused_clearly(
         assert_nothing_left(shim, cid + "x", bundle)
     finally:
         out.close()
+
+
+def test_terminal_container_gets_its_pty_back_through_the_console_socket(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """criu restores the pty slave and sends the orphaned master (orphan-pts-master); it
+    goes to --console-socket, named "orphan-pts-master" as runc names it."""
+
+    def terminal(config: dict[str, object]) -> None:
+        process = config["process"]
+        assert isinstance(process, dict)
+        process["terminal"] = True
+
+    bundle = make_bundle(COUNTER, edit=terminal)
+    with ConsoleListener(tmp_path / "c1.sock") as listener:
+        shim.ok("run", "-d", "-b", str(bundle), "--console-socket", str(tmp_path / "c1.sock"), cid)
+        master = listener.take_master()
+        try:
+            seen = read_until(master, b"3\r\n")
+            checkpoint(shim, criu, tmp_path / "image", cid)
+            seen += read_to_close(master)  # the slave is gone with the tree
+            last = int(seen.split()[-1])
+        finally:
+            os.close(master)
+    res = with_criu(
+        shim, criu, "restore", "-d", "-b", str(bundle), "--image-path", str(tmp_path / "image"), cid
+    )
+    assert_fails(res, "cannot allocate tty if runc will detach without setting console socket")
+    assert_nothing_left(shim, cid, bundle)
+    with ConsoleListener(tmp_path / "c2.sock") as listener:
+        res = with_criu(
+            shim, criu, "restore", "-d", "-b", str(bundle), "--image-path",
+            str(tmp_path / "image"), "--console-socket", str(tmp_path / "c2.sock"), cid,
+        )  # fmt: skip
+        assert res.code == 0, res
+        assert listener.received().data == b"orphan-pts-master"
+        master = listener.take_master()
+        try:
+            read_until(master, f"{last + 2}\r\n".encode())
+            assert status(shim, cid) == "running"
+        finally:
+            os.close(master)

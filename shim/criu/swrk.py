@@ -18,7 +18,7 @@ import time
 
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.exchange import Exchange, Finished, Notification, type_name
-from shim.errors import CriuError
+from shim.errors import CriuError, ShimError
 from shim.logs import get_logger
 
 TYPE_CHECKING = False
@@ -102,7 +102,7 @@ def _fork(
     if report[:1] == b"E":
         errno = int(report[1:])
         raise _launch_error(binary, OSError(errno, os.strerror(errno)))
-    raise CriuError(report[1:].decode(errors="replace"))
+    raise ShimError(report[1:].decode(errors="replace"))  # prepare's, not criu's
 
 
 def _child(

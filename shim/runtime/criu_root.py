@@ -89,7 +89,12 @@ def _prepare(plan: MountPlan) -> list[int]:
     bound: list[str] = []
     try:
         for dest, source, is_file in plan.points:
-            fd = _mountpoint(root, dest.strip("/"), is_file)
+            try:
+                fd = _mountpoint(root, dest.strip("/"), is_file)
+            except OSError as err:  # e.g. a dangling symlink: refused, never followed out
+                raise ShimError(
+                    f"restore: mountpoint {dest} in the rootfs: {os.strerror(err.errno or 0)}"
+                ) from None
             try:
                 if source:  # so that mountpoints of later mounts inside it can be made
                     mount(source, f"/proc/self/fd/{fd}", "", MS_BIND | MS_REC)

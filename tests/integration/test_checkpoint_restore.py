@@ -564,3 +564,39 @@ def test_terminal_container_gets_its_pty_back_through_the_console_socket(
             assert status(shim, cid) == "running"
         finally:
             os.close(master)
+
+
+def test_restore_makes_mountpoints_inside_the_rootfs_only(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """A rootfs whose mountpoint path is a symlink to a host directory, planted between
+    checkpoint and restore: the link is resolved with the rootfs as "/", where its
+    target does not exist, so restore refuses; nothing is made in the host directory
+    the link names (runc's securejoin would make the target inside the rootfs)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    data = tmp_path / "data"
+    data.mkdir()
+
+    def edit(config: dict[str, object]) -> None:
+        mounts = config["mounts"]
+        assert isinstance(mounts, list)
+        mounts.append({"destination": "/mnt/x/y", "type": "bind", "source": str(data)})
+
+    bundle = make_bundle(COUNTER, edit=edit)
+    out = started_counter(shim, bundle, cid)
+    checkpoint(shim, criu, tmp_path / "image", cid)
+    out.wait_eof()
+    out.close()
+    mnt = bundle / "rootfs" / "mnt"
+    for child in sorted(mnt.rglob("*"), reverse=True):
+        child.rmdir()
+    mnt.rmdir()
+    mnt.symlink_to(outside)  # absolute: on the host it would lead out of the rootfs
+    res = detached(
+        shim, "restore", "-d", "-b", str(bundle), "--image-path", str(tmp_path / "image"), cid,
+        stdout=subprocess.DEVNULL, criu=criu,
+    )  # fmt: skip
+    assert list(outside.iterdir()) == [], res  # nothing was made on the host side
+    assert_fails(res, "restore: mountpoint /mnt/x/y in the rootfs: No such file or directory")
+    assert_nothing_left(shim, cid, bundle)

@@ -600,3 +600,62 @@ def test_restore_makes_mountpoints_inside_the_rootfs_only(
     assert list(outside.iterdir()) == [], res  # nothing was made on the host side
     assert_fails(res, "restore: mountpoint /mnt/x/y in the rootfs: No such file or directory")
     assert_nothing_left(shim, cid, bundle)
+
+
+def test_failing_prestart_hook_fails_the_restore_and_leaves_nothing(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """The hook fails while criu is mid-restore (setup-namespaces): criu is told nothing
+    more, kills what it restored, and everything made is undone."""
+    bundle = make_bundle(COUNTER)
+    out = started_counter(shim, bundle, cid)
+    checkpoint(shim, criu, tmp_path / "image", cid)
+    out.wait_eof()
+    out.close()
+    config = json.loads((bundle / "config.json").read_text())
+    config["hooks"] = {"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "exit 3"]}]}
+    (bundle / "config.json").write_text(json.dumps(config))
+    failed = Pipe()
+    res = detached(
+        shim, "restore", "-d", "-b", str(bundle), "--image-path", str(tmp_path / "image"), cid,
+        stdout=failed.w, criu=criu,
+    )  # fmt: skip
+    failed.close_writer()
+    try:
+        assert_fails(res, "error running hook #0: error running hook: exit status 3")
+        assert failed.wait_eof() == []  # the restored counter never ran on
+        assert_nothing_left(shim, cid, bundle)
+    finally:
+        failed.close()
+
+
+def test_image_paths_resolve_as_runcs(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """checkpoint's paths are relative to the cwd (default ./checkpoint); restore's to the
+    bundle (runc chdirs into it first)."""
+    bundle = make_bundle(COUNTER)
+    out = started_counter(shim, bundle, cid)
+    shim.ids.add(cid)
+    res = shim("--criu", criu, "checkpoint", cid, cwd=str(tmp_path))
+    assert res.code == 0, res
+    last = out.wait_eof()[-1]
+    out.close()
+    assert (tmp_path / "checkpoint" / "inventory.img").exists()
+    new = Pipe()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shim.ids.add(cid)
+    proc = subprocess.run(
+        shim.argv("--criu", criu, "restore", "-d", "-b", str(bundle), "--image-path",
+                  "../checkpoint", "--work-path", "work", cid),
+        cwd=elsewhere, stdin=subprocess.DEVNULL, stdout=new.w, stderr=subprocess.DEVNULL,
+        timeout=TIMEOUT, check=False,
+    )  # fmt: skip
+    new.close_writer()
+    try:
+        assert proc.returncode == 0
+        assert new.wait_for(1)[0] == last + 1
+        assert (bundle / "work" / "restore.log").exists()
+    finally:
+        new.close()

@@ -54,7 +54,9 @@ def cmd_checkpoint(inv: Invocation) -> int:
         page_server=inv.flag_str("page-server"),
         status_fd=inv.flag_int("status-fd"),
     )
-    checkpoint_container(store_of(inv), inv.args[0], opts)
+    from shim.supervisor.reaper import Reaper
+
+    checkpoint_container(store_of(inv), inv.args[0], opts, Reaper())
     return 0
 
 
@@ -71,6 +73,9 @@ def cmd_restore(inv: Invocation) -> int:
     opts = RestoreOptions(
         **_shared(inv, bundle),  # type: ignore[arg-type]
         pid_file=os.path.abspath(pid_file) if pid_file else "",
+        # runc's detached restore hands its own stdio over (criu puts it where the
+        # checkpointed pipes were); the foreground one relays pipes (shim.supervisor).
+        stdio=(0, 1, 2),
         console_fd=console_fd(inv, terminal, detach),
         no_pivot=inv.flag_bool("no-pivot"),
         lsm_profile=inv.flag_str("lsm-profile"),
@@ -79,7 +84,7 @@ def cmd_restore(inv: Invocation) -> int:
     )
     store = store_of(inv)
     if not detach:
-        from shim.runtime.restore_run import restore_and_wait
+        from shim.supervisor.restore import restore_and_wait
 
         return restore_and_wait(
             store,
@@ -90,9 +95,10 @@ def cmd_restore(inv: Invocation) -> int:
             no_subreaper=inv.flag_bool("no-subreaper"),
         )
     from shim.runtime.restore import restore_container
+    from shim.supervisor.reaper import Reaper
 
     try:
-        restore_container(store, inv.args[0], bundle, opts)
+        restore_container(store, inv.args[0], bundle, opts, Reaper())
     finally:
         if opts.console_fd is not None:
             os.close(opts.console_fd)

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import _socket
 import os
-import select
 import signal
 import struct
 import time
 
+from shim.cancel import wait_readable
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.exchange import Exchange, Finished, Notification, type_name
-from shim.errors import CriuError, ShimError
+from shim.errors import CriuError, ShimError, TimedOut
 from shim.logs import get_logger
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from shim.cancel import CancelToken
+    from shim.children import Child, ChildReaper, Exit
+
 MAX_ANSWER = 1 << 20  # criu's answers are small; a bigger one is a protocol error
 MAX_FDS = 8
 FD_FLOOR = 100  # where fds wait before they are dup2'd into criu's layout
+EXIT_WAIT = 30.0  # criu exits at once after its last answer or at EOF: this is plenty
 
 
 def _launch_error(binary: str, err: OSError) -> CriuError:
@@ -71,8 +75,11 @@ def _spawn(binary: str, layout: list[tuple[int, int]]) -> int:
 
 
 def _fork(
-    binary: str, layout: list[tuple[int, int]], prepare: Callable[[], list[int]]
-) -> tuple[int, list[int]]:
+    binary: str,
+    layout: list[tuple[int, int]],
+    prepare: Callable[[], list[int]],
+    reaper: ChildReaper,
+) -> tuple[Child, list[int]]:
     """fork, `prepare()` in the child, then exec criu; returns criu's pid and the fds
     prepare() opened in the child (passed back over SCM_RIGHTS: they are files as the
     child's mount namespace sees them). The child's messages on a close-on-exec socket:
@@ -90,15 +97,17 @@ def _fork(
         theirs.close()
         for fd in highs:
             os.close(fd)
+    child = reaper.adopt(pid)
     try:
         fds, report = _child_reports(ours)
     finally:
         ours.close()
     if not report:
-        return pid, fds
+        return child, fds
     for fd in fds:
         os.close(fd)
-    os.waitpid(pid, 0)
+    reaper.wait(child)  # it _exits right after its report
+    reaper.release(child)
     if report[:1] == b"E":
         errno = int(report[1:])
         raise _launch_error(binary, OSError(errno, os.strerror(errno)))
@@ -152,21 +161,22 @@ def _child_reports(sock: _socket.socket) -> tuple[list[int], bytes]:
 
 
 class _Session:
-    """A started criu: its pid, our end of the socket, and a deadline for everything."""
+    """A started criu: the child adopted by the reaper, our end of the socket, and a
+    deadline and cancel token for every wait."""
 
-    def __init__(self, pid: int, sock: _socket.socket, deadline: float | None) -> None:
-        self.pid = pid
+    def __init__(
+        self,
+        reaper: ChildReaper,
+        child: Child,
+        sock: _socket.socket,
+        deadline: float | None,
+        cancel: CancelToken | None,
+    ) -> None:
+        self.reaper = reaper
+        self.child = child
         self.sock = sock
         self.deadline = deadline
-        self.reaped: int | None = None  # criu's wait status once reaped
-
-    def _left(self) -> float | None:
-        if self.deadline is None:
-            return None
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise CriuError("timed out waiting for criu")
-        return left
+        self.cancel = cancel
 
     def send(self, data: bytes) -> None:
         try:
@@ -175,10 +185,8 @@ class _Session:
             raise CriuError(f"write to criu: {err.strerror}") from None
 
     def recv(self) -> tuple[bytes, list[int]]:
-        left = self._left()
-        ready, _, _ = select.select([self.sock], [], [], left)
-        if not ready:
-            raise CriuError("timed out waiting for criu")
+        """The next datagram; TimedOut at the deadline, Cancelled by the token."""
+        wait_readable([self.sock.fileno()], self.deadline, self.cancel, "wait for criu")
         try:
             data, anc, flags, _ = self.sock.recvmsg(
                 MAX_ANSWER, _socket.CMSG_SPACE(4 * MAX_FDS), _socket.MSG_CMSG_CLOEXEC
@@ -197,28 +205,22 @@ class _Session:
             raise CriuError("buffer is too small for criu's answer")
         return data, fds
 
-    def reap(self, kill: bool = False) -> int:
-        """Wait for criu to exit (SIGKILL it first with `kill`, or at the deadline)."""
-        if self.reaped is not None:
-            return self.reaped
-        pidfd = os.pidfd_open(self.pid)
+    def finish(self) -> Exit:
+        """criu's exit, through the reaper: it exits once it has answered (or seen EOF on
+        the socket); it is killed if it has not within EXIT_WAIT."""
         try:
-            if kill:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
-            # No deadline: criu exits once it has answered or seen EOF; 30 s is plenty.
-            left = 30.0 if self.deadline is None else max(self.deadline - time.monotonic(), 1.0)
-            if not select.select([pidfd], [], [], left)[0]:
-                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            return self.reaper.wait(self.child, time.monotonic() + EXIT_WAIT)
+        except TimedOut:
+            signal.pidfd_send_signal(self.child.pidfd, signal.SIGKILL)
+            return self.reaper.wait(self.child)
         finally:
-            os.close(pidfd)
-        _, status = os.waitpid(self.pid, 0)
-        self.reaped = status
-        return status
+            self.reaper.release(self.child)
 
 
 def run_swrk(
     request: rpc.criu_req,
     *,
+    reaper: ChildReaper,
     binary: str = "criu",
     stdio: Sequence[int] | None = None,
     extra_fds: Sequence[int] = (),
@@ -226,16 +228,21 @@ def run_swrk(
     on_start: Callable[[int, list[int]], None] | None = None,
     on_notify: Callable[[Notification], None] | None = None,
     timeout: float | None = None,
+    cancel: CancelToken | None = None,
 ) -> rpc.criu_resp:
     """Serve one request with a new `criu swrk`; returns criu's final answer.
 
+    criu is a child adopted by `reaper`, which is held for the whole session: a restore
+    makes the restored init our child too (rst_sibling), and it must not be reaped as
+    an orphan before on_notify adopts it at post-restore.
     on_start(criu_pid, prepared) runs before the request is sent and may still change
     `request` (restore places criu in the container's cgroups, names them in cg_root,
     and points images_dir_fd/work_dir_fd at `prepared`: the fds prepare() opened in the
     child, which run_swrk closes once criu is done).
     on_notify(notification) runs for each notification; if it raises, criu is told
-    nothing more (it sees EOF and aborts), and the error is raised once criu is gone.
-    CriuError for everything criu or its launch report.
+    nothing more (it sees EOF and aborts, undoing what it restored), and the error is
+    raised once criu is gone. CriuError for what criu or its launch report; TimedOut
+    after `timeout` seconds; Cancelled by `cancel`.
     """
     log = get_logger()
     ours, theirs = _socket.socketpair(
@@ -243,32 +250,32 @@ def run_swrk(
     )
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC) if stdio is None else -1
     prepared: list[int] = []
-    try:
-        layout = _fd_layout(theirs.fileno(), stdio or (devnull,) * 3, extra_fds)
-        if prepare is None:
-            pid = _spawn(binary, layout)
-        else:
-            pid, prepared = _fork(binary, layout, prepare)
-    except BaseException:
-        ours.close()
-        raise
-    finally:
-        theirs.close()  # ours alone now: criu's death is our EOF
-        if devnull >= 0:
-            os.close(devnull)
-    session = _Session(pid, ours, None if timeout is None else time.monotonic() + timeout)
-    try:
-        if on_start is not None:
-            on_start(pid, prepared)
-        return _converse(session, request, on_notify, log.enabled("debug"))
-    except BaseException:
-        ours.close()
-        session.reap(kill=False)
-        raise
-    finally:
-        ours.close()
-        for fd in prepared:
-            os.close(fd)
+    with reaper.hold():
+        try:
+            layout = _fd_layout(theirs.fileno(), stdio or (devnull,) * 3, extra_fds)
+            if prepare is None:
+                child = reaper.adopt(_spawn(binary, layout))
+            else:
+                child, prepared = _fork(binary, layout, prepare, reaper)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()  # ours alone now: criu's death is our EOF
+            if devnull >= 0:
+                os.close(devnull)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        session = _Session(reaper, child, ours, deadline, cancel)
+        try:
+            if on_start is not None:
+                on_start(child.pid, prepared)
+            return _converse(session, request, on_notify, log.enabled("debug"))
+        finally:
+            ours.close()  # (again, after an error: criu sees EOF and gives up)
+            if child.pidfd >= 0:
+                session.finish()
+            for fd in prepared:
+                os.close(fd)
 
 
 def _converse(
@@ -303,14 +310,14 @@ def _converse(
                 os.close(fd)
         session.send(Exchange.acknowledge())
     session.sock.shutdown(_socket.SHUT_WR)
-    status = session.reap()
+    exit_ = session.finish()
     # criu stays in a pre-dump loop waiting for the next request: runc kills it, so do we.
-    if os.waitstatus_to_exitcode(status) != 0 and request.type != rpc.PRE_DUMP:
-        raise CriuError(f"criu failed: {_describe(status)}")
+    if exit_.status != 0 and request.type != rpc.PRE_DUMP:
+        raise CriuError(f"criu failed: {_describe(exit_)}")
     return event.response
 
 
-def _describe(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        return f"signal: {signal.Signals(os.WTERMSIG(status)).name.lower()}"
-    return f"exit status {os.WEXITSTATUS(status)}"
+def _describe(exit_: Exit) -> str:
+    if exit_.signal:
+        return f"signal: {signal.Signals(exit_.signal).name.lower()}"
+    return f"exit status {exit_.status}"

@@ -6,6 +6,11 @@ from shim.criu import rpc_pb2 as rpc
 from shim.criu.swrk import run_swrk
 from shim.errors import CriuError, CriuTooOld
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import ChildReaper
+
 # The VERSION request itself appeared in criu 3.0 (runc relies on it too).
 RPC_MINIMUM = (3, 0, 0)
 # Kernels whose vDSO has a [vvar_vclock] mapping (Linux 6.12+) need criu 4.1: older
@@ -27,10 +32,18 @@ class CriuVersion:
         return ".".join(str(n) for n in self.triple())
 
 
-def criu_version(binary: str = "criu", timeout: float = 30.0) -> CriuVersion:
+def criu_version(
+    binary: str, reaper: ChildReaper, cancel: CancelToken | None = None, timeout: float = 30.0
+) -> CriuVersion:
     """Ask criu for its version over swrk (no command-line parsing)."""
     try:
-        resp = run_swrk(rpc.criu_req(type=rpc.VERSION), binary=binary, timeout=timeout)
+        resp = run_swrk(
+            rpc.criu_req(type=rpc.VERSION),
+            reaper=reaper,
+            binary=binary,
+            timeout=timeout,
+            cancel=cancel,
+        )
     except CriuError as err:
         raise CriuError(f"CRIU version check failed: {err}") from None
     v = resp.version
@@ -49,9 +62,11 @@ def minimum_version() -> tuple[tuple[int, int, int], str]:
     return RPC_MINIMUM, "the version RPC"
 
 
-def require_version(binary: str = "criu") -> CriuVersion:
+def require_version(
+    binary: str, reaper: ChildReaper, cancel: CancelToken | None = None
+) -> CriuVersion:
     """criu's version if it is new enough for this kernel; CriuTooOld otherwise."""
-    version = criu_version(binary)
+    version = criu_version(binary, reaper, cancel)
     minimum, why = minimum_version()
     if version.triple() < minimum:
         want = ".".join(str(n) for n in minimum[:2])
@@ -62,10 +77,20 @@ def require_version(binary: str = "criu") -> CriuVersion:
     return version
 
 
-def criu_features(binary: str, wanted: rpc.criu_features) -> rpc.criu_features:
+def criu_features(
+    binary: str,
+    wanted: rpc.criu_features,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
+) -> rpc.criu_features:
     """FEATURE_CHECK: which of `wanted` criu and this kernel support."""
     try:
-        resp = run_swrk(rpc.criu_req(type=rpc.FEATURE_CHECK, features=wanted), binary=binary)
+        resp = run_swrk(
+            rpc.criu_req(type=rpc.FEATURE_CHECK, features=wanted),
+            reaper=reaper,
+            binary=binary,
+            cancel=cancel,
+        )
     except CriuError as err:
         raise CriuError(f"CRIU feature check failed: {err}") from None
     return resp.features

@@ -21,18 +21,21 @@ from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import criu_features, require_version
 from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
+from shim.runtime.container import Container
 from shim.runtime.create import cgroup_mount_dirs
 from shim.runtime.criu_mounts import dump_mounts, masked_files
 from shim.runtime.criu_options import CheckpointOptions, CheckpointResult, check_options
 from shim.runtime.criu_request import DUMP_LOG, dump_request
 from shim.runtime.delete import delete_container
-from shim.runtime.state_store import ContainerDir, State, StateStore
-from shim.runtime.status import STOPPED, open_init, require, status_of
+from shim.runtime.status import STOPPED
 from shim.spec.model import Spec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import ChildReaper
     from shim.criu.exchange import Notification
+    from shim.runtime.state_store import ContainerDir, StateStore
 
 DESCRIPTORS = "descriptors.json"  # runc's name: restore reads it (ours and runc's images)
 CHECKPOINTED = "checkpoint"  # runc's marker in the state dir, made at post-dump
@@ -44,44 +47,34 @@ SOFT_DIRTY = (
 
 
 def checkpoint_container(
-    store: StateStore, container_id: str, opts: CheckpointOptions
+    store: StateStore,
+    container_id: str,
+    opts: CheckpointOptions,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
 ) -> CheckpointResult:
     """Dump the container into opts.image_path; then delete it unless opts.leave_running or
-    opts.pre_dump. WrongState in created/stopped, CriuTooOld, CriuError (with criu's log
-    quoted), InvalidConfig/Unsupported for bad options."""
+    opts.pre_dump. criu is a child adopted by `reaper`. WrongState in created/stopped,
+    CriuTooOld, CriuError (with criu's log quoted), InvalidArgument/Unsupported for bad
+    options, TimedOut/Cancelled."""
     check_options(opts)
     image_path = _prepare_paths(opts)
-    cdir = store.open(container_id, lock=True)
-    try:
-        state = cdir.read_state()
-        status = status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
-        require(status, "checkpoint", container_id)
-        version = require_version(opts.criu)
-        _check_features(opts)
-        pidfd = open_init(state)  # the pid stays this process while we dump it
+    with Container.open(store, container_id, lock=True) as container:
+        container.require("checkpoint")
+        version = require_version(opts.criu, reaper, cancel)
+        _check_features(opts, reaper, cancel)
+        pidfd = container.open_init()  # the pid stays this process while we dump it
         try:
-            log_file = _dump(cdir, state, opts, image_path)
+            log_file = _dump(container, opts, image_path, reaper, cancel)
         finally:
             os.close(pidfd)
-    finally:
-        cdir.close()
-    status = "running" if opts.leave_running or opts.pre_dump else STOPPED
-    if status == STOPPED:  # runc destroys the container once criu has killed it
-        delete_container(store, container_id, force=True)
-    else:
-        status = store_status(store, container_id)
+        status = container.refresh()
+    if not (opts.leave_running or opts.pre_dump):  # runc destroys it once criu killed it
+        delete_container(store, container_id, reaper, force=True, cancel=cancel)
+        status = STOPPED
     return CheckpointResult(
         image_path=image_path, log_file=log_file, criu_version=str(version), status=status
     )
-
-
-def store_status(store: StateStore, container_id: str) -> str:
-    cdir = store.open(container_id)
-    try:
-        state = cdir.read_state()
-        return status_of(state.pid, state.start_time, state.cgroup_paths, cdir.fifo_path)
-    finally:
-        cdir.close()
 
 
 def _prepare_paths(opts: CheckpointOptions) -> str:
@@ -104,10 +97,12 @@ def _prepare_paths(opts: CheckpointOptions) -> str:
     return image_path
 
 
-def _check_features(opts: CheckpointOptions) -> None:
+def _check_features(
+    opts: CheckpointOptions, reaper: ChildReaper, cancel: CancelToken | None
+) -> None:
     if not opts.pre_dump:
         return
-    have = criu_features(opts.criu, rpc.criu_features(mem_track=True))
+    have = criu_features(opts.criu, rpc.criu_features(mem_track=True), reaper, cancel)
     if not have.mem_track:
         raise Unsupported(SOFT_DIRTY)
 
@@ -144,7 +139,14 @@ def _freezer(cgroup_paths: dict[str, str]) -> str:
     )
 
 
-def _dump(cdir: ContainerDir, state: State, opts: CheckpointOptions, image_path: str) -> str:
+def _dump(
+    container: Container,
+    opts: CheckpointOptions,
+    image_path: str,
+    reaper: ChildReaper,
+    cancel: CancelToken | None,
+) -> str:
+    state = container.state
     spec = msgspec.convert(state.config, type=Spec)
     log_dir = opts.work_path or image_path
     log_file = os.path.join(log_dir, DUMP_LOG)
@@ -175,9 +177,11 @@ def _dump(cdir: ContainerDir, state: State, opts: CheckpointOptions, image_path:
         try:
             run_swrk(
                 request,
+                reaper=reaper,
                 binary=opts.criu,
-                on_notify=lambda note: _on_notify(note, cdir),
+                on_notify=lambda note: _on_notify(note, container.cdir),
                 timeout=opts.timeout,
+                cancel=cancel,
             )
         except CriuError as err:
             raise with_log(err, log_file) from None

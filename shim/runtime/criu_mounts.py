@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 import stat
 
-from shim.runtime.mount_options import MS_BIND, parse_options
-from shim.runtime.rootfs_plan import DEFAULT_DEVICES
+from shim.init.mount_options import MS_BIND, parse_options
+from shim.init.rootfs_plan import DEFAULT_DEVICES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -20,6 +20,7 @@ restored processes killed, cgroups removed, the state dir removed, poststop hook
 from __future__ import annotations
 
 import os
+import time
 
 import msgspec
 
@@ -29,11 +30,12 @@ from shim.criu import rpc_pb2 as rpc
 from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import require_version
-from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
+from shim.errors import CriuError, Internal, InvalidConfig, Unsupported
 from shim.runtime.checkpoint import DESCRIPTORS
-from shim.runtime.cleanup import Journal, destroy
+from shim.runtime.cleanup import KILL_WAIT, Journal, destroy
 from shim.runtime.create import (
     NS_FILES,
+    Created,
     cgroup_mount_dirs,
     device_rules,
     load_bundle,
@@ -45,12 +47,14 @@ from shim.runtime.criu_options import RestoreOptions, check_options
 from shim.runtime.criu_request import NS_KEYS, RESTORE_LOG, restore_request
 from shim.runtime.criu_root import MountPlan, plan_mounts, preparer
 from shim.runtime.hooks import HookSpec, run_hooks
-from shim.runtime.oci_state import oci_state
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
+from shim.spec.oci_state import oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from shim.cancel import CancelToken
+    from shim.children import Child, ChildReaper
     from shim.criu.exchange import Notification
     from shim.spec.model import Spec
 
@@ -58,11 +62,18 @@ JOIN_NS = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "user": "user", "time": "
 
 
 def restore_container(
-    store: StateStore, container_id: str, bundle: str, opts: RestoreOptions
-) -> State:
-    """Restore; returns the new state (the init is our child). On any failure nothing
-    is left behind and the error is raised: InvalidConfig/Unsupported (bundle, options,
-    images), CriuTooOld, CriuError (criu's reason and log file), AlreadyExists."""
+    store: StateStore,
+    container_id: str,
+    bundle: str,
+    opts: RestoreOptions,
+    reaper: ChildReaper,
+    cancel: CancelToken | None = None,
+) -> Created:
+    """Restore; returns the new state and the init, our child (criu restores it as its
+    sibling), adopted by `reaper`, as `create` does. On any failure, a cancel included,
+    nothing is left behind and the error is raised: InvalidArgument/Unsupported (bundle,
+    options, images), CriuTooOld, CriuError (criu's reason and log file),
+    AlreadyExists, HookFailed, TimedOut, Cancelled."""
     check_options(opts)
     if opts.lsm_profile or opts.lsm_mount_context:
         flag = "--lsm-profile" if opts.lsm_profile else "--lsm-mount-context"
@@ -72,20 +83,22 @@ def restore_container(
     image_path = os.path.abspath(opts.image_path)
     descriptors = read_descriptors(image_path)
     _check_namespaces(spec)
-    require_version(opts.criu)
+    require_version(opts.criu, reaper, cancel)
     plan = plan_mounts(spec, rootfs, bundle)
-    restoration = _Restoration(store.claim(container_id), bundle, spec, rootfs, opts)
+    restoration = _Restoration(
+        store.claim(container_id), bundle, spec, rootfs, opts, reaper, cancel
+    )
     try:
-        state = restoration.run(image_path, descriptors, plan)
+        created = restoration.run(image_path, descriptors, plan)
         if opts.pid_file:
-            write_pid_file(opts.pid_file, state.pid)
+            write_pid_file(opts.pid_file, created.state.pid)
     except BaseException:
         restoration.abort()
         raise
     finally:
         restoration.cdir.close()
     restoration.journal.clear()
-    return state
+    return created
 
 
 def read_descriptors(image_path: str) -> list[str]:
@@ -120,8 +133,18 @@ class _Restoration:
     """One restore in progress: what has been made, so that failure undoes exactly that."""
 
     def __init__(
-        self, cdir: ContainerDir, bundle: str, spec: Spec, rootfs: str, opts: RestoreOptions
+        self,
+        cdir: ContainerDir,
+        bundle: str,
+        spec: Spec,
+        rootfs: str,
+        opts: RestoreOptions,
+        reaper: ChildReaper,
+        cancel: CancelToken | None,
     ) -> None:
+        self.reaper = reaper
+        self.cancel = cancel
+        self.init: Child | None = None
         self.cdir = cdir
         self.id = cdir.id
         self.bundle = bundle
@@ -133,7 +156,7 @@ class _Restoration:
         self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
         self.state: State | None = None
 
-    def run(self, image_path: str, descriptors: list[str], plan: MountPlan) -> State:
+    def run(self, image_path: str, descriptors: list[str], plan: MountPlan) -> Created:
         linux = self.spec.linux
         self.journal.record(cgroup_created=create_cgroups(self.paths))
         manager_for(self.paths).apply(linux.resources if linux else None, device_rules(self.spec))
@@ -158,22 +181,24 @@ class _Restoration:
             try:
                 run_swrk(
                     request,
+                    reaper=self.reaper,
                     binary=self.opts.criu,
-                    stdio=self.opts.stdio or (0, 1, 2),
+                    stdio=self.opts.stdio,  # None: /dev/null, never our own by accident
                     extra_fds=extra,
                     prepare=preparer(plan, [image_path, work] if work else [image_path]),
                     on_start=lambda pid, dirs: self._place(pid, dirs, request),
                     on_notify=self._on_notify,
                     timeout=self.opts.timeout,
+                    cancel=self.cancel,
                 )
             except CriuError as err:
                 raise with_log(err, log_file) from None
         finally:
             for fd in extra:
                 os.close(fd)
-        if self.state is None:
+        if self.state is None or self.init is None:
             raise CriuError("criu restored without a post-restore notification: no init pid")
-        return self.state
+        return Created(self.state, self.init)
 
     def _external_namespaces(self) -> tuple[list[int], list[tuple[str, int]]]:
         """Network/pid namespaces joined by path were left out of the images: criu gets
@@ -229,19 +254,24 @@ class _Restoration:
             try:  # runc leaves it down here: a loopback TCP connection cannot reconnect
                 loopback_up(pid)
             except OSError as err:
-                raise ShimError(
-                    f"restore: bring up lo in the new network namespace: {err}"
-                ) from None
+                raise Internal(f"restore: bring up lo in the new network namespace: {err}") from err
         hooks = self.spec.hooks
         if hooks is None:
             return
         state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
         for kind in (hooks.prestart, hooks.create_runtime):
             run_hooks(
-                [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind], state, self.bundle
+                [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind],
+                state,
+                self.bundle,
+                self.reaper,
+                self.cancel,
             )
 
     def _restored(self, pid: int) -> None:
+        """The tree is back and still stopped: its init is our child (rst_sibling), adopted
+        now, while run_swrk holds the reaper."""
+        self.init = self.reaper.adopt(pid)
         st = proc_stat(pid)
         if st is None:
             raise CriuError(f"restored init {pid} is gone")
@@ -282,18 +312,26 @@ class _Restoration:
         send_master(self.opts.console_fd, fds[0], "orphan-pts-master")
 
     def abort(self) -> None:
-        """Undo everything; errors while undoing are logged, never raised over the cause."""
+        """Undo everything; errors while undoing are logged, never raised over the cause.
+        Runs to the end even after a cancel (it is the cancel's cleanup)."""
         hooks = self.spec.hooks
-        destroy(
-            self.cdir,
-            self.journal.load(),
-            poststop=[HookSpec(h.path, h.args, h.env, h.timeout) for h in hooks.poststop]
-            if hooks
-            else [],
-            bundle=self.bundle,
-            cgroup_paths=self.paths,
-            annotations=self.spec.annotations,
-        )
+        try:
+            destroy(
+                self.cdir,
+                self.journal.load(),
+                poststop=[HookSpec(h.path, h.args, h.env, h.timeout) for h in hooks.poststop]
+                if hooks
+                else [],
+                bundle=self.bundle,
+                reaper=self.reaper,
+                cgroup_paths=self.paths,
+                annotations=self.spec.annotations,
+            )
+        finally:
+            init, self.init = self.init, None
+            if init is not None:  # killed by destroy: collect it, as create's abort does
+                self.reaper.wait(init, time.monotonic() + KILL_WAIT)
+                self.reaper.release(init)
 
 
 def _own_ns(pid: int, kind: str) -> int:

@@ -24,6 +24,7 @@ from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
 from shim.runtime.container import Container
 from shim.runtime.create import cgroup_mount_dirs
 from shim.runtime.criu_mounts import dump_mounts, masked_files
+from shim.runtime.criu_namespaces import external_at_dump
 from shim.runtime.criu_options import CheckpointOptions, CheckpointResult, check_options
 from shim.runtime.criu_request import DUMP_LOG, dump_request
 from shim.runtime.delete import delete_container
@@ -120,18 +121,6 @@ def _descriptors(pid: int) -> list[str]:
     return found
 
 
-def _external_ns(spec: Spec) -> dict[str, int]:
-    """Network and pid namespaces joined by path: criu leaves them out of the images."""
-    found: dict[str, int] = {}
-    for ns in spec.linux.namespaces if spec.linux else []:
-        if ns.path and ns.type in ("network", "pid"):
-            try:
-                found[ns.type] = os.stat(ns.path).st_ino
-            except OSError as err:
-                raise ShimError(f"stat {ns.path}: {(err.strerror or '').lower()}") from None
-    return found
-
-
 def _freezer(cgroup_paths: dict[str, str]) -> str:
     """criu freezes through the v1 freezer, or the v2 cgroup when there is no v1."""
     return cgroup_paths.get("freezer") or (
@@ -168,7 +157,7 @@ def _dump(
             image_fd=image_fd,
             work_fd=work_fd,
             freeze_cgroup=_freezer(state.cgroup_paths),
-            external_ns=_external_ns(spec),
+            external_ns=external_at_dump(spec),
             ext_mounts=ext,
             annotations=state.annotations,
         )

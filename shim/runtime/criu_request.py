@@ -8,6 +8,7 @@ Checkpoint and Restore (libcontainer/criu_linux.go).
 from __future__ import annotations
 
 from shim.criu import rpc_pb2 as rpc
+from shim.runtime.criu_namespaces import NS_KEYS, NS_NAMES
 from shim.runtime.criu_options import (
     CheckpointOptions,
     CriuOptions,
@@ -22,8 +23,6 @@ DUMP_LOG = "dump.log"
 RESTORE_LOG = "restore.log"
 DEFAULT_CONFIG_FILE = "/etc/criu/runc.conf"  # runc's: a drop-in replacement reads the same
 CONFIG_ANNOTATION = "org.criu.config"  # set: that file; set but empty: none
-NS_KEYS = {"network": "extRootNetNS", "pid": "extRootPidNS"}  # runc's inherit_fd keys
-NS_NAMES = {"network": "net", "pid": "pid"}  # criu's names in --external
 
 
 def config_file(annotations: dict[str, str]) -> str:

@@ -43,8 +43,14 @@ from shim.runtime.create import (
     write_pid_file,
 )
 from shim.runtime.criu_mounts import restore_mounts
+from shim.runtime.criu_namespaces import (
+    check_restorable,
+    external_at_restore,
+    joined_at_restore,
+    restored_namespaces,
+)
 from shim.runtime.criu_options import RestoreOptions, check_options
-from shim.runtime.criu_request import NS_KEYS, RESTORE_LOG, restore_request
+from shim.runtime.criu_request import RESTORE_LOG, restore_request
 from shim.runtime.criu_root import MountPlan, plan_mounts, preparer
 from shim.runtime.hooks import HookSpec, run_hooks
 from shim.runtime.state_store import ContainerDir, State, StateStore
@@ -57,8 +63,6 @@ if TYPE_CHECKING:
     from shim.children import Child, ChildReaper
     from shim.criu.exchange import Notification
     from shim.spec.model import Spec
-
-JOIN_NS = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "user": "user", "time": "time"}
 
 
 def restore_container(
@@ -82,7 +86,7 @@ def restore_container(
     spec, rootfs = opts.loaded or load_bundle(bundle)
     image_path = os.path.abspath(opts.image_path)
     descriptors = read_descriptors(image_path)
-    _check_namespaces(spec)
+    check_restorable(spec)
     require_version(opts.criu, reaper, cancel)
     plan = plan_mounts(spec, rootfs, bundle)
     restoration = _Restoration(
@@ -123,12 +127,6 @@ def read_descriptors(image_path: str) -> list[str]:
         raise InvalidConfig(f"restore: {path}: {err}") from None
 
 
-def _check_namespaces(spec: Spec) -> None:
-    for ns in spec.linux.namespaces if spec.linux else []:
-        if ns.path and ns.type == "cgroup":  # criu cannot join one (runc's refusal too)
-            raise Unsupported("linux.namespaces: restore cannot join a cgroup namespace by path")
-
-
 class _Restoration:
     """One restore in progress: what has been made, so that failure undoes exactly that."""
 
@@ -164,7 +162,7 @@ class _Restoration:
         if work:
             os.makedirs(work, 0o700, exist_ok=True)
         log_file = os.path.join(work or image_path, RESTORE_LOG)
-        extra, inherit_ns = self._external_namespaces()
+        extra, inherit_ns = external_at_restore(self.spec)
         try:
             request = restore_request(
                 self.opts,
@@ -175,7 +173,7 @@ class _Restoration:
                     self.spec, self.rootfs, self.bundle, cgroup_mount_dirs(self.paths)
                 ),
                 inherit=[(d, i) for i, d in enumerate(descriptors) if "pipe:" in d] + inherit_ns,
-                join_ns=self._join_namespaces(),
+                join_ns=joined_at_restore(self.spec),
                 annotations=self.spec.annotations,
             )
             try:
@@ -199,31 +197,6 @@ class _Restoration:
         if self.state is None or self.init is None:
             raise CriuError("criu restored without a post-restore notification: no init pid")
         return Created(self.state, self.init)
-
-    def _external_namespaces(self) -> tuple[list[int], list[tuple[str, int]]]:
-        """Network/pid namespaces joined by path were left out of the images: criu gets
-        them as fds 4.. with runc's keys (extRootNetNS, extRootPidNS)."""
-        fds: list[int] = []
-        keys: list[tuple[str, int]] = []
-        for ns in self.spec.linux.namespaces if self.spec.linux else []:
-            if ns.path and ns.type in NS_KEYS:
-                try:
-                    fds.append(os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC))
-                except OSError as err:
-                    for fd in fds:
-                        os.close(fd)
-                    raise InvalidConfig(
-                        f"Requested {ns.type} namespace {ns.path} does not exist: {err.strerror}"
-                    ) from None
-                keys.append((NS_KEYS[ns.type], 4 + len(keys)))
-        return fds, keys
-
-    def _join_namespaces(self) -> list[tuple[str, str]]:
-        return [
-            (JOIN_NS[ns.type], ns.path)
-            for ns in (self.spec.linux.namespaces if self.spec.linux else [])
-            if ns.path and ns.type in JOIN_NS
-        ]
 
     def _place(self, criu_pid: int, dirs: list[int], request: rpc.criu_req) -> None:
         """criu goes into the container's cgroups before it restores anything (runc's
@@ -276,13 +249,7 @@ class _Restoration:
         if st is None:
             raise CriuError(f"restored init {pid} is gone")
         self.journal.record(pids=[pid])
-        namespaces = {
-            ns.type: ns.path for ns in (self.spec.linux.namespaces if self.spec.linux else [])
-        }
-        if "time" not in namespaces and _own_ns(pid, "time") != _own_ns(os.getpid(), "time"):
-            namespaces["time"] = (
-                ""  # criu restores into a time namespace of its own (runc notes it)
-            )
+        namespaces = restored_namespaces(self.spec, pid)
         self.state = State(
             id=self.id,
             pid=pid,
@@ -332,10 +299,3 @@ class _Restoration:
             if init is not None:  # killed by destroy: collect it, as create's abort does
                 self.reaper.wait(init, time.monotonic() + KILL_WAIT)
                 self.reaper.release(init)
-
-
-def _own_ns(pid: int, kind: str) -> int:
-    try:
-        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
-    except OSError:
-        return 0

@@ -659,3 +659,36 @@ def test_image_paths_resolve_as_runcs(
         assert (bundle / "work" / "restore.log").exists()
     finally:
         new.close()
+
+
+def test_network_namespace_joined_by_path_is_external(
+    shim: Shim, criu: str, make_bundle: BundleFactory, cid: str, tmp_path: Path
+) -> None:
+    """A container that joins another's network namespace: criu leaves that namespace out
+    of the images (extRootNetNS, as runc) and the restored one joins it again."""
+    host = cid + "-net"
+    owner = started_counter(shim, make_bundle(COUNTER, name="owner"), host)
+    netns = f"/proc/{pid_of(shim, host)}/ns/net"
+
+    def join(config: dict[str, object]) -> None:
+        linux = config["linux"]
+        assert isinstance(linux, dict)
+        for ns in linux["namespaces"]:
+            if ns["type"] == "network":
+                ns["path"] = netns
+
+    bundle = make_bundle(COUNTER, edit=join, name="joiner")
+    out = started_counter(shim, bundle, cid)
+    try:
+        checkpoint(shim, criu, tmp_path / "image", cid)
+        last = out.wait_eof()[-1]
+        new, _ = restored_counter(shim, criu, bundle, tmp_path / "image", cid)
+        try:
+            assert new.wait_for(1)[0] == last + 1
+            restored = os.stat(f"/proc/{pid_of(shim, cid)}/ns/net").st_ino
+            assert restored == os.stat(netns).st_ino
+        finally:
+            new.close()
+    finally:
+        out.close()
+        owner.close()

@@ -228,16 +228,18 @@ static int masked_path(struct helper *h, int rootfd, int devnull, const char *pa
 /*
  * runc's reOpenDevNull: stdio on the host's /dev/null is swapped for the container's
  * own. Nothing in the container then holds a file on a host mount, which criu could
- * not dump ("Can't lookup mount"). Only where we made /dev (not a /dev bind).
+ * not dump ("Can't lookup mount"). Only where we made /dev (not a /dev bind). `devnull`
+ * is open_devnull's verified O_PATH fd; the read-write open must be that same node.
  */
-static int reopen_devnull(struct helper *h, int rootfd)
+static int reopen_devnull(struct helper *h, int rootfd, int devnull)
 {
 	struct stat null_st, st;
 	int fd = openat(rootfd, "dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd < 0)
 		return report(h, "open /dev/null in the container");
-	if (fstat(fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+	if (fstat(devnull, &null_st) < 0 || fstat(fd, &st) < 0 || st.st_ino != null_st.st_ino ||
+	    st.st_dev != null_st.st_dev || st.st_rdev != null_st.st_rdev) {
 		close(fd);
 		return report_errno(h, EPERM, "/dev/null is not the null device: not reopening stdio on it");
 	}
@@ -273,10 +275,10 @@ int finish_rootfs(struct helper *h)
 		return report(h, "open /");
 	for (size_t i = 0; i < b->readonly_paths.n && ret == 0; i++)
 		ret = readonly_path(h, rootfd, b->readonly_paths.v[i]);
-	if (ret == 0 && b->dev_setup)
-		ret = reopen_devnull(h, rootfd);
-	if (ret == 0 && b->masked.n && (devnull = open_devnull(h, rootfd)) < 0)
+	if (ret == 0 && (b->masked.n || b->dev_setup) && (devnull = open_devnull(h, rootfd)) < 0)
 		ret = -1;
+	if (ret == 0 && b->dev_setup)
+		ret = reopen_devnull(h, rootfd, devnull);
 	for (size_t i = 0; i < b->masked.n && ret == 0; i++)
 		ret = masked_path(h, rootfd, devnull, b->masked.v[i]);
 	/* The configured propagation of "/", now that the root is final (runc 1.2 does so too). */

@@ -692,3 +692,33 @@ def test_network_namespace_joined_by_path_is_external(
     finally:
         out.close()
         owner.close()
+
+
+@pytest.mark.parametrize("runtime_name", ["shim", "runc"])
+def test_host_dev_null_stdio_is_reopened_inside(
+    runtime_name: str,
+    shim: Shim,
+    runc: Shim,
+    make_bundle: BundleFactory,
+    cid: str,
+    tmp_path: Path,
+) -> None:
+    """runc's reOpenDevNull, which criu relies on: a container given the host's /dev/null
+    as stdin holds the container's own /dev/null (on its /dev tmpfs) instead."""
+    runtime = shim if runtime_name == "shim" else runc
+    script = (
+        "grep mnt_id /proc/self/fdinfo/0 | tr -dc 0-9; echo; "
+        "grep ' /dev rw' /proc/self/mountinfo | cut -d' ' -f1"
+    )
+    bundle = make_bundle(["sh", "-c", script])
+    out = tmp_path / "out"
+    runtime.ids.add(cid)
+    with out.open("wb") as f:
+        proc = subprocess.run(
+            runtime.argv("run", "-d", "-b", str(bundle), cid),
+            stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.DEVNULL, timeout=TIMEOUT,
+        )  # fmt: skip
+    assert proc.returncode == 0
+    wait_status(runtime, cid, "stopped")
+    fd0_mount, dev_mount = out.read_text().split()
+    assert fd0_mount == dev_mount

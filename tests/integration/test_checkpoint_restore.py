@@ -419,6 +419,18 @@ def test_criu_too_old_or_missing_is_a_clear_error(
     try:
         res = with_criu(shim, str(tmp_path / "no-criu"), "checkpoint", cid)
         assert_fails(res, f"CRIU version check failed: fork/exec {tmp_path}/no-criu: no such file")
+        # Without --criu: $SHIM_CRIU, else `criu` on PATH (runc's default).
+        env = {**os.environ, "SHIM_CRIU": str(tmp_path / "env-criu")}
+        proc = subprocess.run(
+            shim.argv("checkpoint", cid), env=env, capture_output=True, timeout=TIMEOUT
+        )
+        assert f"fork/exec {tmp_path}/env-criu: no such file".encode() in proc.stderr
+        env = {**os.environ, "PATH": str(tmp_path)}
+        env.pop("SHIM_CRIU", None)
+        proc = subprocess.run(
+            shim.argv("checkpoint", cid), env=env, capture_output=True, timeout=TIMEOUT
+        )
+        assert b'exec: \\"criu\\": executable file not found in $PATH' in proc.stderr
         debian = (
             "/usr/sbin/criu"  # Debian bookworm's 3.17: it cannot dump on kernels with vvar_vclock
         )

@@ -13,7 +13,7 @@ import os
 import select
 import time
 
-from shim.errors import Cancelled, TimedOut
+from shim.errors import Cancelled, Internal, TimedOut
 
 
 class CancelToken:
@@ -69,7 +69,11 @@ def wait_readable(
         poller.register(cancel.fileno(), select.POLLIN)
     while True:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic()) * 1000
-        ready = {fd for fd, _ in poller.poll(timeout)}
+        events = poller.poll(timeout)
+        closed = [fd for fd, ev in events if ev & select.POLLNVAL]
+        if closed:  # a double close somewhere: never read it as a cancel or as data
+            raise Internal(f"{what}: fd {closed[0]} was closed under the wait")
+        ready = {fd for fd, _ in events}
         if cancel is not None and cancel.fileno() in ready:
             raise Cancelled(f"{what}: cancelled")
         if ready:

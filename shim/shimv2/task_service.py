@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import anyio
 from google.protobuf import any_pb2, timestamp_pb2
@@ -38,6 +38,9 @@ from shim.shimv2.task_base import TaskServiceBase
 from shim.supervisor import events
 from shim.supervisor.process import CREATED, RUNNING, STOPPED
 from shim.supervisor.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from shim.runtime.criu_options import CheckpointOptions, RestoreOptions
 
 PROCESS_DETAILS = "containerd.runc.v1.ProcessDetails"
 ContainerdEvent: TypeAlias = (
@@ -107,6 +110,61 @@ def create_options(options: any_pb2.Any) -> CreateOptions:
     return opts
 
 
+CHECKPOINT_OPTIONS = "containerd.runc.v1.CheckpointOptions"
+CGROUPS_MODES = {0: "", 1: "soft", 2: "full", 3: "strict"}  # containerd's CgroupsMode names
+
+
+def _criu() -> str:
+    """criu as runc would find it: $SHIM_CRIU (what the runtime's --criu falls back to),
+    else `criu` on PATH."""
+    return os.environ.get("SHIM_CRIU") or "criu"
+
+
+def checkpoint_options(path: str, options: any_pb2.Any) -> CheckpointOptions:
+    """CheckpointTaskRequest's path and containerd.runc.v1.CheckpointOptions (exit,
+    open_tcp, external_unix_sockets, terminal, file_locks, empty_namespaces,
+    cgroups_mode, image_path, work_path) as the runtime's options."""
+    from shim.runtime.criu_options import CheckpointOptions
+
+    ckpt = runc_options_pb2.CheckpointOptions()
+    if options.type_url:
+        if options.type_url != CHECKPOINT_OPTIONS:
+            raise InvalidArgument(f"checkpoint options of type {options.type_url!r}")
+        ckpt.ParseFromString(options.value)
+    image = ckpt.image_path or path
+    if not image:
+        raise InvalidArgument("checkpoint: no image path")
+    return CheckpointOptions(
+        image_path=image,
+        work_path=ckpt.work_path,
+        leave_running=not ckpt.exit,
+        tcp_established=ckpt.open_tcp,
+        ext_unix_sk=ckpt.external_unix_sockets,
+        shell_job=ckpt.terminal,
+        file_locks=ckpt.file_locks,
+        empty_ns=list(ckpt.empty_namespaces),
+        manage_cgroups_mode=_cgroups_mode(ckpt.cgroups_mode),
+        criu=_criu(),
+    )
+
+
+def _cgroups_mode(value: str | int) -> str:
+    return CGROUPS_MODES.get(value, "") if isinstance(value, int) else value
+
+
+def restore_options(image: str, options: any_pb2.Any) -> RestoreOptions:
+    """Create's `checkpoint` (an image directory containerd extracted) as restore options;
+    containerd.runc.v1.Options' criu paths, when set, take precedence."""
+    from shim.runtime.criu_options import RestoreOptions
+
+    work = ""
+    if options.type_url == RUNC_OPTIONS:
+        runc = runc_options_pb2.Options()
+        runc.ParseFromString(options.value)
+        image, work = runc.criu_image_path or image, runc.criu_work_path
+    return RestoreOptions(image_path=image, work_path=work, criu=_criu())
+
+
 class TaskService(TaskServiceBase):
     """containerd.task.v2.Task over a Supervisor."""
 
@@ -117,8 +175,6 @@ class TaskService(TaskServiceBase):
         self.containers: dict[str, _Container] = {}
 
     async def create(self, req: pb.CreateTaskRequest, ctx: CallContext) -> pb.CreateTaskResponse:
-        if req.checkpoint:
-            raise Unsupported("Create from a checkpoint: restore is not implemented yet")
         opts = create_options(req.options)
         if req.id in self.containers:
             raise AlreadyExists(f"container {req.id}: already exists")
@@ -127,19 +183,23 @@ class TaskService(TaskServiceBase):
         self.containers[req.id] = _Container(req, mounted)
         try:
             stdio = self._stdio(req.id, Stdio(req.stdin, req.stdout, req.stderr, req.terminal))
-            handle = await self.sup.create(req.id, req.bundle, stdio=stdio, options=opts)
+            restore = restore_options(req.checkpoint, req.options) if req.checkpoint else None
+            handle = await self.sup.create(
+                req.id, req.bundle, stdio=stdio, options=opts, checkpoint=restore
+            )
         except BaseException:
             del self.containers[req.id]
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(unmount_all, rootfs, mounted)
             raise
-        _write_pid(req.bundle, "init.pid", handle.pid)
+        if handle.pid:  # a checkpoint's is known once Start restored it
+            _write_pid(req.bundle, "init.pid", handle.pid)
         return pb.CreateTaskResponse(pid=handle.pid)
 
     async def start(self, req: pb.StartRequest, ctx: CallContext) -> pb.StartResponse:
         handle = await self.sup.start(req.id, req.exec_id)
-        if req.exec_id:
-            _write_pid(self._bundle(req.id), f"{req.exec_id}.pid", handle.pid)
+        name = f"{req.exec_id}.pid" if req.exec_id else "init.pid"
+        _write_pid(self._bundle(req.id), name, handle.pid)
         return pb.StartResponse(pid=handle.pid)
 
     async def delete(self, req: pb.DeleteRequest, ctx: CallContext) -> pb.DeleteResponse:
@@ -182,6 +242,12 @@ class TaskService(TaskServiceBase):
                 )
             reply.processes.append(process)
         return reply
+
+    async def checkpoint(self, req: pb.CheckpointTaskRequest, ctx: CallContext) -> Empty:
+        """criu dumps the container into req.path (containerd then packs it into a
+        checkpoint image); with `exit` it stops afterwards, as with runc-v2."""
+        await self.sup.checkpoint(req.id, checkpoint_options(req.path, req.options))
+        return Empty()
 
     async def pause(self, req: pb.PauseRequest, ctx: CallContext) -> Empty:
         await self.sup.pause(req.id)

@@ -33,7 +33,10 @@ IDLE_EXIT = float(os.environ.get("SHIM_ZYGOTE_IDLE", "300"))  # seconds; tests s
 CONNECT_TIMEOUT = 5.0
 MAX_REQUEST = 64 << 10
 # containerd's environment a daemon reads (spec section 3.3); the rest is the zygote's.
-PASSED_ENV = ("TTRPC_ADDRESS", "GRPC_ADDRESS", "NAMESPACE", "MAX_SHIM_VERSION", "SCHED_CORE")
+PASSED_ENV = (
+    *("TTRPC_ADDRESS", "GRPC_ADDRESS", "NAMESPACE", "MAX_SHIM_VERSION", "SCHED_CORE"),
+    *("PATH", "SHIM_CRIU"),  # where a daemon finds criu (Checkpoint, restore)
+)
 
 
 def fingerprint(root: str | None = None) -> str:

@@ -26,6 +26,7 @@ import signal
 from contextlib import asynccontextmanager
 
 import anyio
+import msgspec
 
 from shim.errors import AlreadyExists, NotFound, WrongState
 from shim.io.process_io import ProcessIO, Stdio
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from shim.children import Exit
     from shim.runtime.create import Created as Created_
     from shim.runtime.create import CreateOptions
+    from shim.runtime.criu_options import CheckpointOptions, CheckpointResult, RestoreOptions
     from shim.spec.model import Process, Spec
     from shim.spec.resources import Resources
     from shim.supervisor.events import Event
@@ -97,6 +99,8 @@ class _Container:
         self.lock = anyio.Lock()  # create/start/delete/pause/resume/update, one at a time
         self.oom: anyio.CancelScope | None = None
         self.deleted = False
+        # create from a checkpoint: restored at start (containerd's createdCheckpointState)
+        self.restore: tuple[RestoreOptions, StdioSpec] | None = None
 
 
 class Supervisor:
@@ -162,11 +166,15 @@ class Supervisor:
         *,
         stdio: StdioSpec = None,
         options: CreateOptions | None = None,
+        checkpoint: RestoreOptions | None = None,
     ) -> ProcessHandle:
         """Create a container whose init waits for `start`; its handle (pid, pidfd, start
         time). `stdio`: see StdioSpec; with `process.terminal` the pty is made, and its
         master is pumped to `stdio`'s strings, or kept as `handle.master`. A cancel, or
-        any failure, leaves nothing behind."""
+        any failure, leaves nothing behind.
+
+        With `checkpoint`, nothing runs yet (the handle's pid is 0): `start` restores the
+        container from the image (containerd's Create with a checkpoint, then Start)."""
         from shim.runtime.create import CreateOptions, create_container, load_bundle
 
         if container_id in self._containers:
@@ -174,6 +182,8 @@ class Supervisor:
         bundle = os.path.abspath(bundle)  # noqa: ASYNC240 - a getcwd, no file I/O
         record = _Container(container_id, bundle)
         self._containers[container_id] = record
+        if checkpoint is not None:
+            return await self._create_from_checkpoint(record, checkpoint, stdio)
         try:
             async with record.lock:
                 loaded = await run_blocking(lambda _: load_bundle(record.bundle))
@@ -210,6 +220,8 @@ class Supervisor:
         from shim.runtime.start import start_container
 
         handle = record.init
+        if record.restore is not None:
+            return await self._restore(record)
         async with record.lock:
             if handle.started or handle.status == STOPPED:
                 raise WrongState(
@@ -227,6 +239,76 @@ class Supervisor:
             finally:
                 handle.start_settled()
         return handle
+
+    async def _create_from_checkpoint(
+        self, record: _Container, checkpoint: RestoreOptions, stdio: StdioSpec
+    ) -> ProcessHandle:
+        from shim.runtime.create import load_bundle
+
+        try:
+            loaded = await run_blocking(lambda _: load_bundle(record.bundle))
+        except BaseException:
+            del self._containers[record.id]
+            raise
+        record.own_pid_ns = _own_pid_namespace(loaded[0])
+        record.init.terminal = bool(loaded[0].process and loaded[0].process.terminal)
+        fds = _fds(stdio)
+        if fds is not None:  # used at start: copies of ours, whatever the caller does
+            stdio = (_dup(fds[0]), _dup(fds[1]), _dup(fds[2]))
+        record.restore = (msgspec.structs.replace(checkpoint, loaded=loaded), stdio)
+        self._bus.publish(Created(record.id, 0, record.bundle))
+        return record.init
+
+    async def _restore(self, record: _Container) -> ProcessHandle:
+        """The start of a container created from a checkpoint: criu restores its tree."""
+        from shim.runtime.restore import restore_container
+
+        handle = record.init
+        async with record.lock:
+            if record.restore is None:
+                raise WrongState(f"container {record.id}: cannot start a {handle.status} process")
+            opts, stdio = record.restore
+            handle.starting()
+            try:
+                with _StdioSetup(stdio, handle.terminal) as setup:
+                    await setup.ready()
+                    opts = msgspec.structs.replace(
+                        opts, stdio=setup.child_stdio, console_fd=setup.console_theirs
+                    )
+
+                    def restore(token: CancelToken) -> Created_:
+                        return restore_container(
+                            self.store, record.id, record.bundle, opts, self.reaper, token
+                        )
+
+                    try:
+                        created = await run_blocking(restore)
+                    finally:
+                        _close_copies(stdio)
+                        record.restore = None  # one try: a failed restore stays failed
+                    handle.child = created.init
+                    handle.started = True
+                    await setup.attach(self._group, handle)
+                self._group.start_soon(self._watch_exit, record, handle)
+                self._watch_oom(record)
+                self._bus.publish(Started(record.id, handle.pid))
+            finally:
+                handle.start_settled()
+        return handle
+
+    async def checkpoint(self, container_id: str, options: CheckpointOptions) -> CheckpointResult:
+        """Dump the container with criu into `options.image_path`; unless
+        `options.leave_running`, it then stops (criu kills it) and is deleted on disk, as
+        runc does; its exit is announced as any other."""
+        from shim.runtime.checkpoint import checkpoint_container
+
+        record = self._get(container_id)
+        async with record.lock:
+            return await run_blocking(
+                lambda token: checkpoint_container(
+                    self.store, container_id, options, self.reaper, token
+                )
+            )
 
     async def add_exec(
         self,
@@ -436,6 +518,15 @@ class Supervisor:
             return await self._delete_exec(record, exec_id, force)
         from shim.runtime.delete import delete_container
 
+        if record.restore is not None or record.init.child is None:  # never (re)started
+            if record.restore is not None:
+                _close_copies(record.restore[1])
+            del self._containers[container_id]
+            from shim.children import Exit
+
+            never = Exit(0, 0, 0)
+            self._bus.publish(Deleted(container_id, 0, 0, 0))
+            return never
         async with record.lock:
             if not force and record.init.started and record.init.status != STOPPED:
                 raise WrongState(
@@ -690,6 +781,25 @@ def _copy_options(options: CreateOptions) -> CreateOptions:
         no_new_keyring=options.no_new_keyring,
         preserve_fds=options.preserve_fds,
     )
+
+
+def _dup(fd: int) -> int:
+    import fcntl
+
+    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+
+
+def _fds(stdio: StdioSpec) -> tuple[int, int, int] | None:
+    """Three fds, not containerd's strings (Stdio is a tuple too)."""
+    if stdio is None or isinstance(stdio, (Stdio, ProcessIO)):
+        return None
+    return stdio
+
+
+def _close_copies(stdio: StdioSpec) -> None:
+    """The fds create-from-checkpoint copied, once the restore is done."""
+    for fd in set(_fds(stdio) or ()):
+        os.close(fd)
 
 
 def _drain(fd: int) -> None:

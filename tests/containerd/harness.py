@@ -115,6 +115,7 @@ class Containerd:
         self.log_path = root / "containerd.log"
         self.spy_log = root / "shim-calls.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.extra_env: dict[str, str] = {}  # set before start(): containerd's (and shims')
         self._cgroups_before = {str(p) for ns in CGROUP_NAMESPACES for p in _cgroup_dirs(ns)}
 
     # -- life --------------------------------------------------------------------------
@@ -127,7 +128,9 @@ class Containerd:
         spy.write_text(SPY.format(log=self.spy_log, real=SHIM))
         spy.chmod(0o755)
         env = dict(
-            os.environ, PATH=f"{d / 'spy'}:{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+            os.environ,
+            PATH=f"{d / 'spy'}:{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            **self.extra_env,
         )
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -158,8 +161,11 @@ class Containerd:
 
     @classmethod
     @contextmanager
-    def started(cls, root: Path, images: bool = True) -> Iterator[Containerd]:
+    def started(
+        cls, root: Path, images: bool = True, env: dict[str, str] | None = None
+    ) -> Iterator[Containerd]:
         ctd = cls(root)
+        ctd.extra_env = dict(env or {})
         try:
             ctd.start()
             if images:

@@ -397,3 +397,57 @@ async def test_a_failing_create_raises_the_runtime_error_itself(
     assert not isinstance(info.value, BaseExceptionGroup)  # typed, never a task group's
     with pytest.raises(NotFound):
         await sup.state(cid)
+
+
+async def test_checkpoint_then_restore_in_one_process(
+    sup: Supervisor, make_bundle: BundleFactory, cid: str, tmp_path: Path, criu: str,
+    anyio_backend: str,
+) -> None:  # fmt: skip
+    from shim.runtime.criu_options import CheckpointOptions, RestoreOptions
+
+    counter = "i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done"
+    bundle = make_bundle(["sh", "-c", counter])
+    image = tmp_path / "image"
+    events = sup.subscribe()
+
+    async def last_number(fd: int, at_least: int) -> int:
+        seen = b""
+        while seen.count(b"\n") < at_least:
+            await anyio.wait_readable(fd)
+            seen += os.read(fd, 65536)
+        return int(seen.split()[-1])
+
+    with anyio.fail_after(60):
+        r1, w1 = os.pipe2(os.O_CLOEXEC)
+        null = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+        await sup.create(cid, str(bundle), stdio=(null, w1, w1))
+        os.close(w1)
+        await sup.start(cid)
+        before = await last_number(r1, 5)
+        await sup.checkpoint(cid, CheckpointOptions(image_path=str(image), criu=criu))
+        assert (await sup.wait(cid)).status == 137  # criu killed it, as runc's checkpoint
+        await sup.delete(cid)
+        os.close(r1)
+        # a new container from the image, restored at start
+        r2, w2 = os.pipe2(os.O_CLOEXEC)
+        restore = RestoreOptions(image_path=str(image), criu=criu)
+        handle = await sup.create(cid, str(bundle), stdio=(null, w2, w2), checkpoint=restore)
+        os.close(w2)
+        os.close(null)
+        assert handle.pid == 0  # nothing runs before start
+        await sup.start(cid)
+        after = await last_number(r2, 3)
+        assert before < after <= before + 20  # it went on from the image, not from zero
+        await sup.kill(cid, signal.SIGKILL)
+        await sup.wait(cid)
+        await sup.delete(cid)
+        os.close(r2)
+    kinds = []
+    while True:
+        try:
+            kinds.append(type(events.receive_nowait()).__name__)
+        except anyio.WouldBlock:
+            break
+    assert kinds == [
+        "Created", "Started", "Exited", "Deleted", "Created", "Started", "Exited", "Deleted",
+    ]  # fmt: skip

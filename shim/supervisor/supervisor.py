@@ -24,12 +24,12 @@ import _signal
 import os
 import signal
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import msgspec
 
 from shim.errors import AlreadyExists, NotFound, WrongState
-from shim.io.process_io import ProcessIO, Stdio
 from shim.logs import get_logger, never_block
 from shim.runtime.state_store import DEFAULT_ROOT, StateStore
 from shim.supervisor.blocking import run_blocking
@@ -45,13 +45,20 @@ from shim.supervisor.events import (
     Resumed,
     Started,
 )
+from shim.supervisor.orphans import reap_orphans
 from shim.supervisor.process import STOPPED, ContainerStats, ProcessHandle, ProcessState
 from shim.supervisor.reaper import Reaper
+from shim.supervisor.stdio_setup import (
+    StdioSetup,
+    close_copies,
+    dup_fd,
+    fds_of,
+    stdio_strings,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
-    from typing import TypeAlias
 
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -65,11 +72,7 @@ if TYPE_CHECKING:
     from shim.spec.model import Process, Spec
     from shim.spec.resources import Resources
     from shim.supervisor.events import Event
-
-    # What a process's stdio may be: nothing (/dev/null), three fds, containerd's
-    # strings (fifos, file:// and binary:// URIs, "" for none, and a terminal flag), or
-    # a ProcessIO the caller opened from them (its own for a binary:// logger's env).
-    StdioSpec: TypeAlias = tuple[int, int, int] | Stdio | ProcessIO | None
+    from shim.supervisor.stdio_setup import StdioSpec
 
 
 class PidInfo:
@@ -129,7 +132,7 @@ class Supervisor:
             set_child_subreaper()
         async with anyio.create_task_group() as tg:
             sup._tg = tg
-            await tg.start(sup._reap_orphans)
+            await tg.start(partial(reap_orphans, sup.reaper))
             try:
                 yield sup
             finally:
@@ -192,7 +195,7 @@ class Supervisor:
                 record.own_pid_ns = _own_pid_namespace(loaded[0])
                 handle = record.init
                 handle.terminal = bool(loaded[0].process and loaded[0].process.terminal)
-                with _StdioSetup(stdio, handle.terminal) as setup:
+                with StdioSetup(stdio, handle.terminal) as setup:
                     await setup.ready()
                     opts.stdio, opts.console_fd = setup.child_stdio, setup.console_theirs
 
@@ -252,9 +255,9 @@ class Supervisor:
             raise
         record.own_pid_ns = _own_pid_namespace(loaded[0])
         record.init.terminal = bool(loaded[0].process and loaded[0].process.terminal)
-        fds = _fds(stdio)
+        fds = fds_of(stdio)
         if fds is not None:  # used at start: copies of ours, whatever the caller does
-            stdio = (_dup(fds[0]), _dup(fds[1]), _dup(fds[2]))
+            stdio = (dup_fd(fds[0]), dup_fd(fds[1]), dup_fd(fds[2]))
         record.restore = (msgspec.structs.replace(checkpoint, loaded=loaded), stdio)
         self._bus.publish(Created(record.id, 0, record.bundle))
         return record.init
@@ -270,7 +273,7 @@ class Supervisor:
             opts, stdio = record.restore
             handle.starting()
             try:
-                with _StdioSetup(stdio, handle.terminal) as setup:
+                with StdioSetup(stdio, handle.terminal) as setup:
                     await setup.ready()
                     opts = msgspec.structs.replace(
                         opts, stdio=setup.child_stdio, console_fd=setup.console_theirs
@@ -284,7 +287,7 @@ class Supervisor:
                     try:
                         created = await run_blocking(restore)
                     finally:
-                        _close_copies(stdio)
+                        close_copies(stdio)
                         record.restore = None  # one try: a failed restore stays failed
                     handle.child = created.init
                     handle.started = True
@@ -366,7 +369,7 @@ class Supervisor:
         proc, stdio = pending
         handle.starting()
         try:
-            with _StdioSetup(stdio, handle.terminal) as setup:
+            with StdioSetup(stdio, handle.terminal) as setup:
                 await setup.ready()
                 opts = ExecOptions(
                     process=proc, stdio=setup.child_stdio, console_fd=setup.console_theirs
@@ -472,7 +475,7 @@ class Supervisor:
             doc = await run_blocking(lambda _: container_state(self.store, container_id))
             status = str(doc["status"])
         exit_ = handle.exit
-        stdio = _stdio_strings(handle)
+        stdio = stdio_strings(handle)
         return ProcessState(
             id=container_id,
             exec_id=exec_id,
@@ -520,7 +523,7 @@ class Supervisor:
 
         if record.restore is not None or record.init.child is None:  # never (re)started
             if record.restore is not None:
-                _close_copies(record.restore[1])
+                close_copies(record.restore[1])
             del self._containers[container_id]
             from shim.children import Exit
 
@@ -664,108 +667,6 @@ class Supervisor:
         finally:
             watch.close()
 
-    async def _reap_orphans(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Reap orphans on SIGCHLD, and when a hold that made the reaper skip them ends."""
-        wake_r, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-
-        def wake() -> None:
-            try:
-                os.write(wake_w, b"\0")
-            except BlockingIOError:
-                pass
-
-        self.reaper.on_release = wake
-        try:
-            with anyio.open_signal_receiver(signal.SIGCHLD) as signals:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._reap_on_signal, signals)
-                    task_status.started()
-                    self.reaper.reap_orphans()
-                    while True:
-                        await anyio.wait_readable(wake_r)
-                        _drain(wake_r)
-                        self.reaper.reap_orphans()
-        finally:
-            self.reaper.on_release = None
-            os.close(wake_r)
-            os.close(wake_w)
-
-    async def _reap_on_signal(self, signals: AsyncIterator[int]) -> None:
-        async for _ in signals:
-            self.reaper.reap_orphans()
-
-
-class _StdioSetup:
-    """A process's stdio while it is being made: the child's fds (or a console socket for
-    a terminal) before, the pumps and the pty master after."""
-
-    def __init__(self, stdio: StdioSpec, terminal: bool) -> None:
-        self.io: ProcessIO | None = None
-        self.child_stdio: tuple[int, int, int] | None = None
-        self.console_ours = -1
-        self.console_theirs: int | None = None
-        if isinstance(stdio, Stdio):
-            self.io = ProcessIO(stdio._replace(terminal=terminal))
-            self.child_stdio = self.io.child_stdio
-        elif isinstance(stdio, ProcessIO):
-            self.io = stdio
-            self.child_stdio = self.io.child_stdio
-        elif stdio is not None:
-            self.child_stdio = stdio
-        if terminal:
-            from shim.io.console import socket_pair
-
-            self.console_ours, self.console_theirs = socket_pair()
-            self.child_stdio = None  # the pty replaces them
-
-    def __enter__(self) -> _StdioSetup:
-        return self
-
-    async def ready(self) -> None:
-        """A binary:// logger is ready to read (before the process can write)."""
-        if self.io is not None:
-            await self.io.ready()
-
-    async def attach(self, tg: TaskGroup, handle: ProcessHandle) -> None:
-        """The process exists: start the pumps; with a terminal, take the pty master."""
-        self._close_theirs()
-        if self.io is not None:
-            self.io.spawned()
-            self.io.start(tg)
-            handle.io, io = self.io, self.io
-            self.io = None
-        else:
-            io = None
-        if self.console_ours >= 0:
-            from shim.io.console import receive_master
-
-            ours, self.console_ours = self.console_ours, -1
-            with anyio.fail_after(10):
-                master = await receive_master(ours)
-            if io is not None:
-                io.attach_console(tg, master)
-            else:
-                handle.master = master
-
-    def _close_theirs(self) -> None:
-        if self.console_theirs is not None:
-            os.close(self.console_theirs)
-            self.console_theirs = None
-
-    def __exit__(self, *exc: object) -> None:
-        self._close_theirs()
-        if self.console_ours >= 0:
-            os.close(self.console_ours)
-            self.console_ours = -1
-        if self.io is not None:  # never attached: the process was not made
-            self.io.spawned()
-            self.io.close()
-            self.io = None
-
-
-def _stdio_strings(handle: ProcessHandle) -> Stdio:
-    return handle.io.stdio if handle.io is not None else Stdio(terminal=handle.terminal)
-
 
 def _own_pid_namespace(spec: Spec) -> bool:
     linux = spec.linux
@@ -781,30 +682,3 @@ def _copy_options(options: CreateOptions) -> CreateOptions:
         no_new_keyring=options.no_new_keyring,
         preserve_fds=options.preserve_fds,
     )
-
-
-def _dup(fd: int) -> int:
-    import fcntl
-
-    return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
-
-
-def _fds(stdio: StdioSpec) -> tuple[int, int, int] | None:
-    """Three fds, not containerd's strings (Stdio is a tuple too)."""
-    if stdio is None or isinstance(stdio, (Stdio, ProcessIO)):
-        return None
-    return stdio
-
-
-def _close_copies(stdio: StdioSpec) -> None:
-    """The fds create-from-checkpoint copied, once the restore is done."""
-    for fd in set(_fds(stdio) or ()):
-        os.close(fd)
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass

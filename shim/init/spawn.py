@@ -43,12 +43,11 @@ MAX_FDS = 64
 
 def sealed_helper() -> int:
     """A sealed, executable in-memory copy of the helper (CVE-2019-5736: nothing can write it)."""
+    path = os.environ.get(HELPER_ENV) or HELPER_PATH
     try:
-        src = os.open(HELPER_PATH, os.O_RDONLY | os.O_CLOEXEC)
+        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
-        raise InitFailed(
-            f"init helper {HELPER_PATH}: {err.strerror} (is shim installed?)"
-        ) from None
+        raise InitFailed(f"init helper {path}: {err.strerror} (is shim installed?)") from None
     try:
         try:
             mfd = os.memfd_create("shim-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)

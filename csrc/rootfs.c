@@ -85,6 +85,27 @@ int prepare_rootfs(struct helper *h)
 	return ret;
 }
 
+/*
+ * With the cwd on the old root: detach it and everything stacked on it. umount2(".") takes
+ * the topmost mount on the cwd, and a host whose "/" has binds stacked on it (`mount
+ * --rbind / /`) leaves one copy of its root per bind on top of ours: runc's single umount
+ * kept the rest, where setns (exec) and ".." from "/" land, i.e. on the host. Like crun:
+ * the first must succeed, then again until EINVAL says the cwd is no longer mounted.
+ */
+static int detach_old_root(struct helper *h)
+{
+	int n = 0;
+
+	if (umount2(".", MNT_DETACH) < 0)
+		return report(h, "detach the old root");
+	while (umount2(".", MNT_DETACH) == 0)
+		if (++n > 4096)  /* a mount table never that deep: something re-mounts under us */
+			return report_errno(h, ELOOP, "detach the old root: still mounted after %d detaches", n);
+	if (errno != EINVAL)
+		return report(h, "detach the old root (after %d stacked copies)", n);
+	return 0;
+}
+
 int switch_root(struct helper *h)
 {
 	const struct boot *b = &h->boot;
@@ -116,10 +137,8 @@ int switch_root(struct helper *h)
 	}
 	/* The old root is stacked under "."; detach it without propagating to the host. */
 	if (fchdir(oldroot) < 0 || mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0 ||
-	    umount2(".", MNT_DETACH) < 0) {
-		report(h, "detach the old root");
+	    detach_old_root(h) < 0)
 		goto fail;
-	}
 	close(oldroot);
 	close(newroot);
 	if (chdir("/") < 0)

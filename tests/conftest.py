@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,13 +48,14 @@ class Result:
 class Shim:
     """Runs the `shim` command with a private --root; remembers what to clean up."""
 
-    def __init__(self, root: Path, binary: str = SHIM) -> None:
+    def __init__(self, root: Path, binary: str = SHIM, prefix: Sequence[str] = ()) -> None:
         self.root = root
         self.binary = binary
+        self.prefix = list(prefix)  # e.g. nsenter into another mount namespace
         self.ids: set[str] = set()  # every id create/run was asked for, for the leak check
 
     def argv(self, *args: str) -> list[str]:
-        return [self.binary, "--root", str(self.root), *args]
+        return [*self.prefix, self.binary, "--root", str(self.root), *args]
 
     def __call__(
         self,
@@ -201,14 +202,19 @@ def _delete_all_and_check(s: Shim, what: str) -> None:
     assert cgroups == [], f"{what} cgroups left behind: {cgroups}"
 
 
-@pytest.fixture
-def shim(tmp_path: Path) -> Iterator[Shim]:
-    """A Shim on a private root; teardown deletes every container and checks for leaks."""
-    s = Shim(tmp_path / "state")
+def checked_shim(tmp_path: Path, prefix: Sequence[str] = ()) -> Iterator[Shim]:
+    """The `shim` fixture's body: a Shim on a private root, then the leak checks."""
+    s = Shim(tmp_path / "state", prefix=prefix)
     yield s
     _delete_all_and_check(s, "shim")
     mounts = leaked_mounts(tmp_path)
     assert mounts == [], f"mounts left behind: {mounts}"
+
+
+@pytest.fixture
+def shim(tmp_path: Path) -> Iterator[Shim]:
+    """A Shim on a private root; teardown deletes every container and checks for leaks."""
+    yield from checked_shim(tmp_path)
 
 
 @pytest.fixture

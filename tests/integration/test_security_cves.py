@@ -30,9 +30,18 @@ from typing import Any
 import pytest
 
 from shim.init.spawn import HELPER_PATH
-from tests.conftest import TIMEOUT, BundleFactory, Result, Shim, needs_busybox, needs_root
+from tests.conftest import (
+    TIMEOUT,
+    BundleFactory,
+    Result,
+    Shim,
+    checked_shim,
+    needs_busybox,
+    needs_root,
+)
 from tests.integration._console import ConsoleListener, read_to_close
 from tests.integration._runc_compare import assert_fails, pid_of, status
+from tests.integration._stacked_root import StackedRoot, assert_exec_lands_in_container
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(60)]
 
@@ -151,6 +160,22 @@ def _spawn_with_fds(argv: list[str], fds: dict[int, int]) -> Result:
 
 
 @pytest.fixture
+def shim(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Shim]:
+    """conftest's `shim`; with the param "stacked-root", one whose commands run where "/"
+    has copies of itself stacked on it (issue 16). There a vulnerable runtime's `exec`
+    starts on the host's root, and probes of /proc/1 or the root would read the host's,
+    so the exec-based tests below run in both places and first check where exec lands."""
+    if getattr(request, "param", "host-root") == "stacked-root":
+        with StackedRoot() as stacked:
+            yield from checked_shim(tmp_path, stacked.prefix())
+    else:
+        yield from checked_shim(tmp_path)
+
+
+BOTH_ROOTS = pytest.mark.parametrize("shim", ["host-root", "stacked-root"], indirect=True)
+
+
+@pytest.fixture
 def created(shim: Shim, make_bundle: BundleFactory, cid: str) -> int:
     """A created container (its init is our helper, blocked on the exec fifo); its host pid."""
     shim.ok("create", "--bundle", str(make_bundle(["true"])), cid)
@@ -162,9 +187,11 @@ def created(shim: Shim, make_bundle: BundleFactory, cid: str) -> int:
 # the packaged file on the host is never what a container process can reach.
 
 
+@BOTH_ROOTS
 def test_created_init_exe_is_a_memfd_nobody_can_open_for_writing(
     shim: Shim, cid: str, created: int
 ) -> None:
+    assert_exec_lands_in_container(shim, cid)
     before = _sha256(HELPER_PATH)
     exe = f"/proc/{created}/exe"
     assert os.readlink(exe).startswith("/memfd:"), os.readlink(exe)
@@ -182,6 +209,7 @@ def test_created_init_exe_is_a_memfd_nobody_can_open_for_writing(
     assert status(shim, cid) == "created"
 
 
+@BOTH_ROOTS
 def test_helper_execed_in_the_container_as_proc_self_exe_cannot_be_rewritten(
     shim: Shim, cid: str, created: int, tmp_path: Path
 ) -> None:
@@ -191,6 +219,7 @@ def test_helper_execed_in_the_container_as_proc_self_exe_cannot_be_rewritten(
     it and reopens that fd for writing: every write and truncation fails, the memfd still holds
     the helper's bytes and the file on the host is unchanged.
     """
+    assert_exec_lands_in_container(shim, cid)
     before = _sha256(HELPER_PATH)
     ours, theirs = socket.socketpair()
     devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -264,12 +293,14 @@ def test_created_init_holds_only_stdio_and_the_fifo_as_o_path(
     assert int(flags.split()[0], 8) & O_PATH_FLAG, f"the fifo is not held O_PATH: {flags!r}"
 
 
+@BOTH_ROOTS
 def test_container_root_cannot_reach_into_the_created_init(
     shim: Shim, cid: str, created: int
 ) -> None:
     """Root in the container (default caps: no CAP_SYS_PTRACE) probes pid 1 while it is still
     our helper: every ptrace-guarded /proc file is refused, so it can neither take the
     init's fds (the fifo: it could start itself) nor learn its environment or root."""
+    assert_exec_lands_in_container(shim, cid)
     fds = sorted(int(n) for n in os.listdir(f"/proc/{created}/fd"))
     probes = [f"readlink /proc/1/fd/{n}" for n in fds] + [
         "cat /proc/1/environ",
@@ -287,9 +318,11 @@ def test_container_root_cannot_reach_into_the_created_init(
     assert status(shim, cid) == "created"  # writing the fifo would have started it
 
 
+@BOTH_ROOTS
 def test_execed_process_holds_only_stdio(
     shim: Shim, cid: str, created: int, tmp_path: Path
 ) -> None:
+    assert_exec_lands_in_container(shim, cid)
     pidfile = tmp_path / "exec.pid"
     shim.ok("exec", "-d", "--pid-file", str(pidfile), cid, "sleep", "30")
     pid = int(pidfile.read_text())
@@ -647,10 +680,12 @@ def test_cwd_through_proc_self_fd_leaves_no_trace_in_the_rootfs(
     assert sorted(_tree(bundle / "rootfs") - before) == []
 
 
+@BOTH_ROOTS
 def test_exec_cwd_through_a_planted_symlink_to_a_leaked_fd_fails(
     shim: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
     shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "30"])), cid)
+    assert_exec_lands_in_container(shim, cid)
     plant = "; ".join(f"ln -s /proc/self/fd/{n} /dev/shm/fd{n}" for n in range(3, 11))
     shim.ok("exec", cid, "sh", "-c", plant)
     for cwd in [f"/dev/shm/fd{n}" for n in range(3, 11)] + [f"/proc/self/fd/{n}" for n in (3, 5)]:
@@ -664,10 +699,12 @@ def test_exec_cwd_through_a_planted_symlink_to_a_leaked_fd_fails(
 # Rule: apply exactly the configured sets; `exec --cap` never adds to the inheritable set.
 
 
+@BOTH_ROOTS
 def test_inheritable_set_stays_empty_by_default_and_after_exec_cap(
     shim: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
     shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "30"])), cid)
+    assert_exec_lands_in_container(shim, cid)
     init = _caps(Path(f"/proc/{pid_of(shim, cid)}/status").read_text())
     assert init == dict.fromkeys(("CapPrm", "CapEff", "CapBnd"), DEFAULT_CAPS) | {
         "CapInh": 0,

@@ -90,10 +90,15 @@ class TlvWriter:
         self._parts.append(p.TLV.pack(tag, 0, len(value)) + value + b"\0" * pad)
 
     def u32(self, tag: int, value: int) -> None:
-        self.raw(tag, p.U32.pack(value & 0xFFFFFFFF))
+        """ValueError out of range: a masked uid 4294967296 would be 0, i.e. root."""
+        if not 0 <= value <= 0xFFFFFFFF:
+            raise ValueError(f"value {value} of tag {tag} does not fit in 32 bits")
+        self.raw(tag, p.U32.pack(value))
 
     def u64(self, tag: int, value: int) -> None:
-        self.raw(tag, p.U64.pack(value & 0xFFFFFFFFFFFFFFFF))
+        if not 0 <= value <= 0xFFFFFFFFFFFFFFFF:
+            raise ValueError(f"value {value} of tag {tag} does not fit in 64 bits")
+        self.raw(tag, p.U64.pack(value))
 
     def text(self, tag: int, value: str | bytes) -> None:
         data = value.encode() if isinstance(value, str) else value

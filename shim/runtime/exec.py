@@ -108,17 +108,28 @@ def _merge_env(base: list[str], extra: list[str]) -> list[str]:
     return list(merged.values())
 
 
+def _atoi(value: str, name: str) -> int:
+    """Go's strconv.Atoi, as runc parses `--user`; the range is checked with the process."""
+    digits = value[1:] if value[:1] in ("+", "-") else value
+    reason = ""
+    if not (digits.isascii() and digits.isdigit()):
+        reason = "invalid syntax"
+    elif not -(1 << 63) <= int(value) < 1 << 63:
+        reason = "value out of range"
+    if reason:
+        raise InvalidConfig(
+            f'parsing {value} as int for {name} failed: strconv.Atoi: parsing "{value}": {reason}'
+        )
+    return int(value)
+
+
 def _parse_user(text: str, proc: Process) -> None:
+    """`-u UID[:GID]`. runc casts to uint32, so its `-u 4294967296` runs as root; here every
+    value stays whole and validate_process refuses what is out of range."""
     uid, sep, gid = text.partition(":")
-    for name, value in (("uid", uid), ("gid", gid)) if sep else (("uid", uid),):
-        if not value.isdigit():
-            raise InvalidConfig(
-                f'parsing {value} as int for {name} failed: strconv.Atoi: parsing "{value}": '
-                "invalid syntax"
-            )
-    proc.user.uid = int(uid)
     if sep:
-        proc.user.gid = int(gid)
+        proc.user.gid = _atoi(gid, "gid")
+    proc.user.uid = _atoi(uid, "uid")
 
 
 def _add_caps(names: list[str], proc: Process) -> None:
@@ -165,6 +176,9 @@ def build_process(state: State, opts: ExecOptions) -> Process:
     if opts.user:
         _parse_user(opts.user, proc)
     if opts.additional_gids:
+        for gid in opts.additional_gids:
+            if gid < 0:  # runc's text; the upper bound is validate_process's
+                raise InvalidConfig(f"additional-gids must be a positive number {gid}")
         proc.user.additional_gids = list(opts.additional_gids)
     if opts.caps:
         _add_caps(opts.caps, proc)

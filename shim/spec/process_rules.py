@@ -12,9 +12,13 @@ from typing import Final
 from shim.errors import InvalidConfig
 from shim.spec.caps import CAPS
 from shim.spec.kernel_names import RLIMITS
-from shim.spec.model import Capabilities, Process, Rlimit, Scheduler
+from shim.spec.model import Capabilities, Process, Rlimit, Scheduler, User
 
 _U64_MAX: Final = (1 << 64) - 1  # RLIM_INFINITY; msgspec accepts bigger ints than Go does
+# runc's user.maxID. Above it, 4294967295 is (uid_t)-1, which setresuid(2) and setgroups
+# take as "leave unchanged": a config asking for it would run as root.
+ID_MAX: Final = (1 << 31) - 1
+ID_RANGE: Final = "uids and gids must be in range 0-2147483647"  # runc's ErrRange
 _SCHED_POLICIES: Final = frozenset(
     (
         "SCHED_OTHER",
@@ -47,11 +51,25 @@ def validate_process(process: Process | None) -> None:
         # runc's init refuses these: an entry needs a name and "=", and C strings no NUL.
         if "=" not in entry or entry.startswith("=") or "\0" in entry:
             raise InvalidConfig(f"invalid environment variable: {quote(entry)}")
+    _user(process.user)
     _rlimits(process.rlimits)
     if process.capabilities is not None:
         _capabilities(process.capabilities)
     if process.scheduler is not None:
         _scheduler(process.scheduler)
+
+
+def check_id(value: int, where: str) -> None:
+    """Refuse a uid or gid outside runc's range, with runc's text and the field."""
+    if not 0 <= value <= ID_MAX:
+        raise InvalidConfig(f"unable to setup user: {ID_RANGE} ({where}: {value})")
+
+
+def _user(user: User) -> None:
+    check_id(user.uid, "process.user.uid")
+    check_id(user.gid, "process.user.gid")
+    for i, gid in enumerate(user.additional_gids):
+        check_id(gid, f"process.user.additionalGids[{i}]")
 
 
 def _rlimits(rlimits: list[Rlimit]) -> None:

@@ -15,7 +15,7 @@ from typing import Final
 from shim.errors import InvalidConfig
 from shim.spec.kernel_names import DEVICE_TYPES, NAMESPACES, PROPAGATIONS
 from shim.spec.model import Hook, IDMapping, Linux, Spec
-from shim.spec.process_rules import quote, validate_process
+from shim.spec.process_rules import ID_MAX, ID_RANGE, check_id, quote, validate_process
 
 # Only the IPC namespace isolates these (runc's list); fs.mqueue.* too.
 _IPC_SYSCTLS: Final = frozenset(
@@ -31,6 +31,7 @@ _IPC_SYSCTLS: Final = frozenset(
     )
 )
 _TIME_CLOCKS: Final = frozenset({"monotonic", "boottime"})
+_DEV_MAX: Final = (1 << 32) - 1  # makedev(3) takes 32-bit majors and minors
 
 
 def validate_spec(spec: Spec) -> None:
@@ -82,13 +83,15 @@ def _id_maps(spec: Spec, linux: Linux, kinds: set[str]) -> None:
 
 
 def _check_maps(where: str, maps: list[IDMapping]) -> None:
+    """Each range, on both sides, within the ids a process may hold (runc's maxID)."""
     for i, idmap in enumerate(maps):
         if idmap.size == 0:
             raise InvalidConfig(f"{where}[{i}].size: must be greater than zero")
         for name, start in (("containerID", idmap.container_id), ("hostID", idmap.host_id)):
-            if start + idmap.size > 1 << 32:
+            last = start + idmap.size - 1
+            if last > ID_MAX:
                 raise InvalidConfig(
-                    f"{where}[{i}]: {name} {start} + size {idmap.size} overflows 2^32"
+                    f"{where}[{i}]: {ID_RANGE} ({name} {start} + size {idmap.size} ends at {last})"
                 )
 
 
@@ -108,6 +111,12 @@ def _devices(spec: Spec, linux: Linux, kinds: set[str]) -> None:
             raise InvalidConfig(f"{where}.type: unknown device type {quote(device.type)}")
         if not posixpath.isabs(device.path):
             raise InvalidConfig(f"{where}.path: {quote(device.path)} is not an absolute path")
+        for name, number in (("major", device.major), ("minor", device.minor)):
+            if number is not None and not 0 <= number <= _DEV_MAX:
+                raise InvalidConfig(f"{where}.{name}: {number} is not a device number")
+        for name, owner in (("uid", device.uid), ("gid", device.gid)):
+            if owner is not None:
+                check_id(owner, f"{where}.{name}")
 
 
 def _hooks(spec: Spec, linux: Linux, kinds: set[str]) -> None:

@@ -131,3 +131,22 @@ def test_exec_exchange_runs_to_done() -> None:
         ex.receive(decode_packet(_packet(mtype), 0))
     ex.receive(None)
     assert ex.done
+
+
+@pytest.mark.parametrize(
+    ("method", "value"),
+    [("u32", -1), ("u32", 1 << 32), ("u32", 4294967296 + 1000), ("u64", -1), ("u64", 1 << 64)],
+)
+def test_out_of_range_integers_are_refused_never_masked(method: str, value: int) -> None:
+    """Masking made uid 4294967296 a 0 on the wire (issue 16): root."""
+    with pytest.raises(ValueError, match="does not fit"):
+        getattr(TlvWriter(), method)(p.T_UID, value)
+
+
+def test_integers_at_the_edges_of_their_width_are_written_whole() -> None:
+    w = TlvWriter()
+    w.u32(p.T_UID, 0xFFFFFFFF)
+    w.u64(p.T_CAP_BOUNDING, (1 << 64) - 1)
+    fields = decode_tlvs(w.getvalue())
+    assert fields[p.T_UID] == [b"\xff" * 4]
+    assert fields[p.T_CAP_BOUNDING] == [b"\xff" * 8]

@@ -146,25 +146,70 @@ def test_id_mapping_size_must_be_positive() -> None:
     )
 
 
+RANGE = "uids and gids must be in range 0-2147483647"
+
+
 @pytest.mark.parametrize(
     ("mapping", "message"),
     [
         (
-            (4294967295, 0, 2),
-            "linux.uidMappings[0]: containerID 4294967295 + size 2 overflows 2^32",
+            (4294967295, 0, 1),
+            f"linux.uidMappings[0]: {RANGE} (containerID 4294967295 + size 1 ends at 4294967295)",
         ),
         (
             (0, 4294967000, 1000),
-            "linux.uidMappings[0]: hostID 4294967000 + size 1000 overflows 2^32",
+            f"linux.uidMappings[0]: {RANGE} (hostID 4294967000 + size 1000 ends at 4294967999)",
+        ),
+        (
+            (0, 2147483647, 2),
+            f"linux.uidMappings[0]: {RANGE} (hostID 2147483647 + size 2 ends at 2147483648)",
+        ),
+        (
+            (2, 0, 2147483647),
+            f"linux.uidMappings[0]: {RANGE} (containerID 2 + size 2147483647 ends at 2147483648)",
         ),
     ],
 )
-def test_id_mapping_must_not_overflow_32_bits(mapping: tuple[int, int, int], message: str) -> None:
+def test_id_mappings_stay_in_runcs_id_range(mapping: tuple[int, int, int], message: str) -> None:
+    """(uid_t)-1 must never become a mapped id (issue 16); runc's maxID bounds both sides."""
     _fails(_userns_maps(mapping), message)
 
 
-def test_id_mapping_may_end_exactly_at_2_to_the_32() -> None:
-    _passes(_userns_maps((0, 0, 4294967295), (4294967295, 1, 1)))
+def test_id_mapping_may_end_exactly_at_the_largest_id() -> None:
+    _passes(_userns_maps((0, 0, 2147483647)))
+
+
+@pytest.mark.parametrize(
+    ("user", "field"),
+    [
+        ({"uid": 4294967295}, "process.user.uid: 4294967295"),
+        ({"gid": 2147483648}, "process.user.gid: 2147483648"),
+        ({"additionalGids": [1, 4294967295]}, "process.user.additionalGids[1]: 4294967295"),
+    ],
+)
+def test_process_ids_stay_in_runcs_id_range(user: Config, field: str) -> None:
+    _fails(_set("process", "user", user), f"unable to setup user: {RANGE} ({field})")
+
+
+def test_process_ids_may_be_the_largest_id() -> None:
+    _passes(_set("process", "user", {"uid": 2147483647, "gid": 2147483647}))
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        (
+            {"uid": 4294967295},
+            f"unable to setup user: {RANGE} (linux.devices[0].uid: 4294967295)",
+        ),
+        ({"gid": 2147483648}, f"unable to setup user: {RANGE} (linux.devices[0].gid: 2147483648)"),
+        ({"major": -1}, "linux.devices[0].major: -1 is not a device number"),
+        ({"minor": 4294967296}, "linux.devices[0].minor: 4294967296 is not a device number"),
+    ],
+)
+def test_device_owners_and_numbers_are_range_checked(device: Config, message: str) -> None:
+    node: Config = {"type": "c", "path": "/dev/x", "major": 1, "minor": 3} | device
+    _fails(_set("linux", "devices", [node]), message)
 
 
 def test_mount_id_mappings_are_checked_too() -> None:

@@ -1,7 +1,8 @@
 """`python -m bench [--quick] [--json PATH] [RUNTIME ...]`: measure, print tables, save samples.
 
 Exit status: 0 with results, 1 if a measurement or cleanup failed, 2 if the host
-lacks something (root, busybox, a runtime): the bench installs nothing itself.
+lacks something (root, busybox, a runtime): the bench installs nothing itself; 99 if
+the run changed the host (tests/host_guard.py: "/" mounts, /dev/null, canaries).
 """
 
 from __future__ import annotations

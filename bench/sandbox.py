@@ -2,7 +2,8 @@
 
 crun 1.8 refuses this host's hybrid cgroups, so the bench re-executes itself under
 `unshare --mount` and unmounts /sys/fs/cgroup/unified there, for every runtime alike
-(the host's mounts are untouched). It also becomes a child subreaper, so container
+(the host's mounts are untouched), with the host-integrity guard of tests/host_guard.py
+watching the host from outside. It also becomes a child subreaper, so container
 inits orphaned by `create` come back to it to be reaped and accounted.
 """
 
@@ -25,11 +26,16 @@ def inside() -> bool:
 
 
 def reexec() -> NoReturn:
+    """Run this bench again in the sandbox, under the host-integrity guard
+    (tests/host_guard.py), which checks the host from out here: exit 99 and a banner if
+    the host's "/" mounts, /dev/null, /dev/full or canary files changed."""
     unshare = shutil.which("unshare")
     if unshare is None:
         raise proc.BenchError("unshare: not found (util-linux)")
-    argv = [unshare, "--mount", "--propagation", "private", "--", sys.executable]
-    os.execve(unshare, [*argv, *sys.orig_argv[1:]], {**os.environ, ENV: "1"})
+    sandboxed = [unshare, "--mount", "--propagation", "private", "--", sys.executable]
+    guard = [sys.executable, "-m", "tests.host_guard", "--"]
+    argv = [*guard, *sandboxed, *sys.orig_argv[1:]]
+    os.execve(sys.executable, argv, {**os.environ, ENV: "1"})
 
 
 def _mounted(path: str) -> bool:

@@ -8,6 +8,8 @@
 # RUNTIME: default .venv/bin/shim. OUTDIR: default a new /tmp/shim-conformance.XXXXXX.
 # Env: OCI_VALIDATION (the tool), OCI_TESTS (some programs only: compared as a
 #      partial run), OCI_TEST_TIMEOUT (s per program, default 60), PYTHON.
+# The tool runs under tests/host_guard.py: if the host's "/" mounts, /dev/null,
+# /dev/full or canary files change, the step fails (exit 1) with a banner.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tool=${OCI_VALIDATION:-../shared/tools/oci-validation.sh}
@@ -19,7 +21,12 @@ mkdir -p "$out"
 export OCI_TEST_TIMEOUT=${OCI_TEST_TIMEOUT:-60}
 echo "conformance: OCI runtime-tools validation against $runtime, output in $out"
 status=0
-bash "$tool" "$runtime" "$out" >"$out/tool.log" || status=$?
+# Under the host-integrity guard (tests/host_guard.py): a run once deleted a host's /etc.
+"${PYTHON:-python3}" -m tests.host_guard -- bash "$tool" "$runtime" "$out" >"$out/tool.log" || status=$?
+if [ $status -eq 99 ]; then
+	echo "conformance: REGRESSION: the run changed the host (see above)" >&2
+	exit 1
+fi
 if [ $status -ne 0 ] || [ ! -f "$out/summary.txt" ]; then
 	tail -20 "$out/tool.log" >&2
 	echo "conformance: the validation tool failed (exit $status)" >&2

@@ -20,6 +20,8 @@ from typing import Any, Protocol
 
 import pytest
 
+from tests.host_guard import HostChanged, HostGuard
+
 SHIM = str(Path(sys.executable).with_name("shim"))
 BUSYBOX = "/bin/busybox"
 TIMEOUT = 30
@@ -95,6 +97,27 @@ class Shim:
         data = json.loads(res.out)
         assert isinstance(data, dict)
         return data
+
+
+@pytest.fixture(scope="session")
+def host_guard() -> Iterator[HostGuard]:
+    """The host-integrity guard of the whole session (tests/host_guard.py)."""
+    with HostGuard("the test suite") as guard:
+        yield guard
+
+
+@pytest.fixture(scope="module", autouse=True)
+def host_integrity(request: pytest.FixtureRequest, host_guard: HostGuard) -> Iterator[None]:
+    """Before and after every test module: the host's "/" mounts, /dev/null and /dev/full,
+    the canary files. A change stops the whole run: the host is damaged, and every later
+    result would be suspect."""
+    before = host_guard.snapshot()
+    yield
+    host_guard.who = f"test module {request.module.__name__}"
+    try:
+        host_guard.check(before)
+    except HostChanged as err:
+        pytest.exit(f"\n{'!' * 78}\n{err}\n{'!' * 78}", returncode=3)
 
 
 @pytest.fixture(scope="session")

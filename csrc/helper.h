@@ -120,6 +120,7 @@ struct helper {
 	int last_cap;
 	int setgroups_allowed;
 	int procfd;   /* H2 (create): a private procfs instance for sysctl writes, or -1 */
+	int fifo_proc; /* H2 (create): a pid-only procfs instance to reopen the exec fifo, or -1 */
 	struct packet bootpkt;
 	struct boot boot;
 };
@@ -149,6 +150,7 @@ int parse_boot(struct helper *h);
 int read_host_facts(struct helper *h);
 int read_setgroups(struct helper *h);
 int open_private_proc(struct helper *h);
+int open_fifo_proc(struct helper *h);
 int open_in_proc(struct helper *h, const char *path, int flags);
 int on_procfs(int fd);
 
@@ -189,5 +191,19 @@ int load_seccomp(struct helper *h);
 /* process.c */
 int setup_process(struct helper *h);
 int exec_process(struct helper *h);
+
+/*
+ * testhooks.c: fault points for the tests, compiled in only with -DSHIM_TEST_HOOKS (the
+ * packaged helper has none). See testhooks.c for what SHIM_INIT_TEST may ask.
+ */
+#ifdef SHIM_TEST_HOOKS
+void test_point(struct helper *h, const char *name);
+#else
+static inline void test_point(struct helper *h, const char *name)
+{
+	(void)h;
+	(void)name;
+}
+#endif
 
 #endif

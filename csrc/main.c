@@ -89,6 +89,7 @@ static int build_container(struct helper *h)
 		return -1;
 	if (prepare_rootfs(h) < 0)
 		return -1;
+	test_point(h, "h2-rootfs");
 	if (b->want_hooks && (send_simple(h, MSG_HOOKS) < 0 || expect(h, MSG_HOOKS_DONE) < 0))
 		return -1;
 	if (b->n_create_hooks) {
@@ -116,6 +117,7 @@ static int stage2(struct helper *h)
 	h->stage = STAGE_H2;
 	close(h->ctl);
 	h->ctl = 3 + h->npreserved + FD_CTL2;
+	test_point(h, "h2-start");
 	log_msg(h, LOG_DEBUG, b->exec ? "setns_init: joined the container" : "child process in init()");
 	if (setsid() < 0)
 		return report(h, "setsid");
@@ -126,6 +128,7 @@ static int stage2(struct helper *h)
 		close(h->console_sock);
 	h->console_sock = -1;
 	umask((mode_t)b->umask);
+	test_point(h, "h2-ready");
 	if (send_simple(h, MSG_READY) < 0 || expect(h, MSG_RUN) < 0)
 		return -1;
 	if (setup_process(h) < 0)
@@ -138,8 +141,10 @@ static int stage1(struct helper *h)
 {
 	pid_t pid;
 
+	test_point(h, "h1-hello");
 	if (hello(h) < 0 || read_host_facts(h) < 0)
 		return -1;
+	test_point(h, "h1-boot");
 	log_msg(h, LOG_DEBUG, "nsexec container setup");
 	/* Nobody in the container may ptrace us or open our /proc files (CVE-2016-9962). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
@@ -155,6 +160,7 @@ static int stage1(struct helper *h)
 	if (pid == 0)
 		_exit(stage2(h) < 0 ? 1 : 0);
 	close(3 + h->npreserved + FD_CTL2);
+	test_point(h, "h1-child");
 	return send_child(h, pid);
 }
 
@@ -182,6 +188,7 @@ int main(int argc, char **argv)
 	h.ctl = -1;
 	h.log_fd = -1;
 	h.procfd = -1;
+	h.fifo_proc = -1;
 	if (argc != 2 || (n = strtol(argv[1], &end, 10), *end || n < 0 || n > 1000)) {
 		dprintf(2, "shim-init: internal helper of shim; not to be run by hand\n");
 		return 2;

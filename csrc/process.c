@@ -192,6 +192,9 @@ int setup_process(struct helper *h)
 	cwd_later = enter_cwd(h, cwd, 0);
 	if (cwd_later < 0)
 		return -1;
+	/* After the cwd is entered (a directory fd is one more way out), before caps go. */
+	if (b->has_fifo && open_fifo_proc(h) < 0)
+		return -1;
 	if (!b->no_new_privs && load_seccomp(h) < 0)
 		return -1;
 	if (switch_user(h) < 0)
@@ -212,6 +215,31 @@ static int cloexec_from(int first)
 	return 0;
 }
 
+/*
+ * Reopen the exec fifo (held O_PATH) for writing through our pid-only procfs: blocks until
+ * `start` opens it for reading. Anything but a fifo there is refused.
+ */
+static int open_fifo(struct helper *h, int *out)
+{
+	char name[32];
+	struct stat st;
+	int fd;
+
+	snprintf(name, sizeof(name), "self/fd/%d", h->fifo_fd);
+	while ((fd = openat(h->fifo_proc, name, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	close(h->fifo_proc);
+	h->fifo_proc = -1;
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+		close(fd);
+		return -1;
+	}
+	*out = fd;
+	return 0;
+}
+
 static int write_all(int fd, const char *s)
 {
 	size_t len = strlen(s);
@@ -227,7 +255,7 @@ static int write_all(int fd, const char *s)
 int exec_process(struct helper *h)
 {
 	const struct boot *b = &h->boot;
-	char path[PATH_MAX], errbuf[8192], fifo[64];
+	char path[PATH_MAX], errbuf[8192];
 	int wfd = -1;
 
 	if (lookup(h, path, sizeof(path)) < 0)
@@ -235,6 +263,7 @@ int exec_process(struct helper *h)
 	if (b->no_new_privs && load_seccomp(h) < 0)
 		return -1;
 	log_msg(h, LOG_DEBUG, b->exec ? "setns_init: about to exec" : "init: closing the pipe to signal completion");
+	test_point(h, "h2-pending");
 	if (send_simple(h, MSG_EXEC_PENDING) < 0)
 		return -1;
 	close(h->log_fd);
@@ -244,10 +273,8 @@ int exec_process(struct helper *h)
 		h->ctl = -1;
 	}
 	if (b->has_fifo) {
-		snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", h->fifo_fd);
-		while ((wfd = open(fifo, O_WRONLY | O_CLOEXEC)) < 0 && errno == EINTR)
-			;
-		if (wfd < 0 || write_all(wfd, "0") < 0)
+		test_point(h, "h2-fifo");
+		if (open_fifo(h, &wfd) < 0 || write_all(wfd, "0") < 0)
 			return -1;
 		close(h->fifo_fd);
 	}

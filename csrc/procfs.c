@@ -114,6 +114,31 @@ int open_private_proc(struct helper *h)
 	return 0;
 }
 
+/*
+ * H2 of create: a second procfs, pid directories only (subset=pid: no sysrq-trigger, no
+ * sys/), held until the exec fifo is reopened through it. Never the container's /proc:
+ * an image without a /proc mount and a regular file at proc/self/fd/N there would take
+ * the open, and the process would start at `create`.
+ */
+int open_fifo_proc(struct helper *h)
+{
+	int fs = fsopen("proc", FSOPEN_CLOEXEC), mnt;
+
+	if (fs < 0)
+		return report(h, "fsopen proc for the exec fifo");
+	if (fsconfig(fs, FSCONFIG_SET_STRING, "subset", "pid", 0) < 0 ||
+	    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+		close(fs);
+		return report(h, "create a pid-only procfs for the exec fifo");
+	}
+	mnt = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	close(fs);
+	if (mnt < 0)
+		return report(h, "mount a pid-only procfs for the exec fifo");
+	h->fifo_proc = mnt;
+	return 0;
+}
+
 int open_in_proc(struct helper *h, const char *path, int flags)
 {
 	return openat_beneath(h->procfd, path, flags);

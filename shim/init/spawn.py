@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 HELPER_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "_helper", "shim-init")
 # Tests point this at a sanitizer build of the helper; it is still copied into a sealed memfd.
 HELPER_ENV = "SHIM_INIT_HELPER"
+# Fault points of a test build of the helper (csrc/testhooks.c); passed on only to a helper
+# named by HELPER_ENV. The packaged helper is built without them.
+TEST_ENV = "SHIM_INIT_TEST"
 SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 MFD_EXEC = 0x10  # Linux 6.3+: ask for an executable memfd even when vm.memfd_noexec says otherwise
 # Python ignores these; an ignored signal survives execve, so the container would inherit it.
@@ -241,6 +244,12 @@ class Helper:
             self.log_fd = -1
 
 
+def _helper_env() -> dict[str, str]:
+    """The helper's environment: empty, but for a test build's fault points."""
+    test = os.environ.get(TEST_ENV)
+    return {TEST_ENV: test} if test and os.environ.get(HELPER_ENV) else {}
+
+
 def _high_dup(fd: int, floor: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, floor)
 
@@ -289,7 +298,7 @@ def spawn_helper(
         pid = os.posix_spawn(
             f"/proc/self/fd/{mfd}",
             ["shim-init", str(preserve_fds)],
-            {},
+            _helper_env(),
             file_actions=actions,
             setsigdef=(SIGPIPE, SIGXFSZ),
             setsigmask=(),

@@ -285,6 +285,15 @@ def test_created_init_holds_only_stdio_and_the_fifo_as_o_path(
         if int(name) > 2:
             extra[name] = os.readlink(f"/proc/{created}/fd/{name}")
     others = {n: t for n, t in extra.items() if t != fifo}
+    # The helper's own pid-only procfs, held to reopen the fifo (issue 16 #3), shows as "/":
+    # it must be that and nothing else (pid directories, self, thread-self; no sys/).
+    procfs = [n for n, t in others.items() if t == "/"]
+    assert len(procfs) <= 1, extra
+    for n in procfs:
+        listing = os.listdir(f"/proc/{created}/fd/{n}")
+        assert {"self", "thread-self"} <= set(listing), listing
+        assert all(e.isdigit() or e in ("self", "thread-self") for e in listing), listing
+        del others[n]
     # Pipes and sockets of ours would be tolerable; a path (a host directory) never is.
     assert all(t.startswith(("pipe:", "socket:")) for t in others.values()), extra
     fifo_fds = [n for n, t in extra.items() if t == fifo]

@@ -18,7 +18,7 @@ from shim.cgroups.hierarchy import (
     read_own_cgroups,
 )
 from shim.cgroups.paths import V1_SUBSYSTEMS, container_paths, resolve_paths
-from shim.cgroups.placement import add_process, create, is_frozen, procs, remove
+from shim.cgroups.placement import add_process, create, is_frozen, planned, procs, remove
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ __all__ = [
     "manager_for",
     "parse_mountinfo",
     "parse_proc_cgroup",
+    "planned",
     "procs",
     "read_hierarchy",
     "read_own_cgroups",

@@ -51,6 +51,23 @@ def create(paths: Mapping[str, str]) -> list[str]:
     return created
 
 
+def planned(paths: Mapping[str, str]) -> list[str]:
+    """The directories `create(paths)` would make now, parents first: for a journal
+    written before any of them exists (a killed create must leave none unrecorded)."""
+    missing: list[str] = []
+    for directory in _unique(paths.values()):
+        chain: list[str] = []
+        current = directory
+        while not os.path.isdir(current) and current not in missing:
+            chain.append(current)
+            parent = os.path.dirname(current)
+            if parent == current:
+                break
+            current = parent
+        missing += reversed(chain)
+    return missing
+
+
 def add_process(paths: Mapping[str, str], pid: int) -> None:
     """Move `pid` (with all its threads) into every directory of `paths`.
 

@@ -31,36 +31,69 @@ KILL_WAIT = 10.0  # runc polls up to 10 s for a killed init to go
 
 
 class Journal:
-    __slots__ = ("cgroup_created", "path", "pids")
+    """What a create made so far. `delete --force` SIGKILLs the pids it lists and removes
+    the cgroups it names, so it is written like state.json: 0600 whatever the umask,
+    never through a symlink, replaced whole by a rename (a SIGKILL mid-write leaves the
+    previous one)."""
+
+    __slots__ = ("cgroup_created", "cgroup_paths", "path", "pids")
 
     def __init__(self, directory: str) -> None:
         self.path = os.path.join(directory, JOURNAL)
-        self.cgroup_created: list[str] = []
+        self.cgroup_created: list[str] = []  # made by this create (or about to be)
+        self.cgroup_paths: dict[str, str] = {}  # the container's cgroups, to sweep
         self.pids: list[tuple[int, int]] = []
 
     def record(
-        self, *, cgroup_created: list[str] | None = None, pids: list[int] | None = None
+        self,
+        *,
+        cgroup_created: list[str] | None = None,
+        cgroup_paths: dict[str, str] | None = None,
+        pids: list[int] | None = None,
     ) -> None:
         if cgroup_created is not None:
             self.cgroup_created = cgroup_created
+        if cgroup_paths is not None:
+            self.cgroup_paths = cgroup_paths
         if pids is not None:
             self.pids = [(pid, st[1]) for pid in pids if (st := proc_stat(pid)) is not None]
-        with open(self.path, "w") as f:
-            f.write(
-                dumps({"cgroup_created": self.cgroup_created, "pids": [list(x) for x in self.pids]})
-            )
+        data = {
+            "cgroup_created": self.cgroup_created,
+            "cgroup_paths": self.cgroup_paths,
+            "pids": [list(x) for x in self.pids],
+        }
+        tmp = f"{self.path}.tmp"
+        try:
+            os.unlink(tmp)  # a stale one (or something planted): unlink never follows
+        except FileNotFoundError:
+            pass
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600)
+        try:
+            os.fchmod(fd, 0o600)  # the umask may have taken more
+            os.write(fd, dumps(data).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.path)
 
     def load(self) -> Journal:
-        """Re-read what an earlier (perhaps killed) create recorded; empty if nothing."""
+        """Re-read what an earlier (perhaps killed) create recorded; empty if nothing (or
+        if journal.json is not a plain file of ours)."""
         try:
-            with open(self.path, "rb") as f:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:  # none, or a symlink (ELOOP): nothing we wrote
+            return self
+        try:
+            with os.fdopen(fd, "rb") as f:
                 data = loads(f.read())
-        except (FileNotFoundError, ValueError):
+        except ValueError:
             return self
         if isinstance(data, dict):
-            created, pids = data.get("cgroup_created"), data.get("pids")
+            created, paths, pids = (data.get(k) for k in ("cgroup_created", "cgroup_paths", "pids"))
             if isinstance(created, list):
                 self.cgroup_created = [str(d) for d in created]
+            if isinstance(paths, dict):
+                self.cgroup_paths = {str(k): str(v) for k, v in paths.items()}
             if isinstance(pids, list):
                 self.pids = [
                     (int(x[0]), int(x[1])) for x in pids if isinstance(x, list) and len(x) == 2
@@ -138,8 +171,13 @@ def destroy(
     annotations: dict[str, str] | None = None,
     cancel: CancelToken | None = None,
 ) -> None:
-    """Kill, remove cgroups and the state dir, then run poststop hooks (failures only logged)."""
+    """Kill, remove cgroups and the state dir, then run poststop hooks (failures only logged).
+
+    Without `cgroup_paths` (a create that died before state.json) the journal's are swept.
+    """
     log = get_logger()
+    if cgroup_paths is None:
+        cgroup_paths = journal.cgroup_paths
     if cgroup_paths:
         created = set(journal.cgroup_created)
         sweep_cgroups({k: v for k, v in cgroup_paths.items() if v in created}, cancel)

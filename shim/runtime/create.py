@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from shim.cgroups import add_process, container_paths, manager_for, read_hierarchy
 from shim.cgroups import create as create_cgroups
+from shim.cgroups import planned as planned_cgroups
 from shim.cgroups.devices import Rule, rule_of
 from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
 from shim.init.boot import build_boot
@@ -202,6 +203,9 @@ class _Creation:
         fifo = os.open(self.cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
         try:
             self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
+            # Journalled before the first mkdir: killed in between, `delete --force` still
+            # removes every one (and a later create of this id finds none to adopt).
+            self.journal.record(cgroup_created=planned_cgroups(self.paths), cgroup_paths=self.paths)
             self.journal.record(cgroup_created=create_cgroups(self.paths))
             manager_for(self.paths).apply(
                 linux.resources if linux else None, device_rules(self.spec)

@@ -45,7 +45,7 @@ def loads(data: bytes | str) -> object:
     """Decode one JSON document.
 
     Raises ValueError (message ends with `line L column C (char N)`) on malformed
-    input, trailing data or bytes that are not UTF-8.
+    input, trailing data or bytes that are not UTF-8, and for nesting too deep to decode.
     """
     if isinstance(data, bytes):
         data = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
@@ -54,16 +54,19 @@ def loads(data: bytes | str) -> object:
     scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]  # duck-typed context
     start = len(data) - len(data.lstrip(_WHITESPACE))
     try:
-        obj, end = scan(data, start)
+        try:
+            obj, end = scan(data, start)
+        except SystemError:
+            # CPython 3.11's scanner imports json.decoder to raise JSONDecodeError and, when it
+            # is not loaded yet, fails without an exception set. Load it; the retry raises the
+            # real error (a ValueError, with the position). Only malformed input gets here.
+            import json.decoder  # noqa: F401
+
+            obj, end = scan(data, start)
     except StopIteration as err:
         raise ValueError(f"Expecting value: {_position(data, err.value)}") from None
-    except SystemError:
-        # CPython 3.11's scanner imports json.decoder to raise JSONDecodeError and, when it
-        # is not loaded yet, fails without an exception set. Load it; the retry raises the
-        # real error (a ValueError, with the position). Only malformed input gets here.
-        import json.decoder  # noqa: F401
-
-        obj, end = scan(data, start)
+    except RecursionError:
+        raise ValueError("nested too deeply (exceeded max depth)") from None
     extra = len(data) - len(data[end:].lstrip(_WHITESPACE))
     if extra != len(data):
         raise ValueError(f"Extra data: {_position(data, extra)}")

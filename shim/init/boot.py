@@ -12,6 +12,7 @@ from shim.init.mount_options import PROPAGATION
 from shim.init.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
 from shim.spec.oci_state import oci_state
+from shim.spec.validate import sysctl_path
 
 if TYPE_CHECKING:
     from shim.spec.model import Hook, Process, Seccomp, Spec
@@ -120,7 +121,7 @@ def _linux(w: TlvWriter, spec: Spec) -> None:
         w.text(p.T_TIMENS_OFFSETS, offsets)
     for key, value in linux.sysctl.items():
         rec = TlvWriter()
-        rec.text(p.S_KEY, key.replace(".", "/"))
+        rec.text(p.S_KEY, sysctl_path(key))
         rec.text(p.S_VALUE, value)
         w.record(p.T_SYSCTL, rec)
     for path in linux.masked_paths:
@@ -193,10 +194,27 @@ def build_boot(
     ns_writer = TlvWriter()
     fds = _namespaces(ns_writer, spec)
     body = w.getvalue() + steps.getvalue() + ns_writer.getvalue()
-    if p.HEADER.size + len(body) > p.PROTO_MAX_PACKET:
+    try:
+        check_size(len(body), proc, "config.json")
+    except Unsupported:
         for fd in fds:
             os.close(fd)
-        raise Unsupported(
-            f"config.json: the container's setup is over {p.PROTO_MAX_PACKET // 1024} KiB"
-        )
+        raise
     return BootPlan(body, fds, want_hooks)
+
+
+def check_size(size: int, proc: Process, source: str) -> None:
+    """Unsupported if a BOOT body of `size` bytes is over one packet; the message names the
+    process field that takes the most room (runc has no such limit: its init reads JSON
+    from a pipe; ours takes one packet)."""
+    if p.HEADER.size + size <= p.PROTO_MAX_PACKET:
+        return
+    sizes = {
+        "process.env": sum(len(e.encode()) + 1 for e in proc.env),
+        "process.args": sum(len(a.encode()) + 1 for a in proc.args),
+    }
+    field = max(sizes, key=lambda name: sizes[name])
+    raise Unsupported(
+        f"{source}: {field} takes {sizes[field]} bytes, and the container's setup comes to "
+        f"{size} bytes: over the {p.PROTO_MAX_PACKET // 1024} KiB the init helper accepts"
+    )

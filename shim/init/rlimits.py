@@ -16,8 +16,16 @@ if TYPE_CHECKING:
 def apply_rlimits(pid: int, rlimits: list[Rlimit]) -> None:
     for rl in rlimits:
         try:
-            resource.prlimit(pid, RLIMITS[rl.type], (rl.soft, rl.hard))
+            resource.prlimit(pid, RLIMITS[rl.type], (_rlim_t(rl.soft), _rlim_t(rl.hard)))
         except (OSError, ValueError) as err:
             raise InitFailed(
                 f"unable to start container process: setrlimit {rl.type}: {err}"
             ) from None
+
+
+def _rlim_t(value: int) -> int:
+    """The config's u64 as Python's `resource` takes it: a signed 64-bit rlim_t. So
+    18446744073709551615 (RLIM_INFINITY, "unlimited" to runc and the kernel) is -1, and
+    every value from 2^63 up is passed as the negative number with the same bits (an
+    OverflowError otherwise: "internal error" for a valid config)."""
+    return value - (1 << 64) if value >= 1 << 63 else value

@@ -16,7 +16,7 @@ import msgspec
 from shim.cgroups import add_process
 from shim.errors import InvalidConfig, WrongState
 from shim.init import protocol as p
-from shim.init.boot import CLONE_FLAGS, process_tlvs, seccomp_tlvs
+from shim.init.boot import CLONE_FLAGS, check_size, process_tlvs, seccomp_tlvs
 from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
 from shim.init.rlimits import apply_rlimits
 from shim.init.seccomp_listener import send_listener
@@ -246,6 +246,7 @@ def exec_process(
         seccomp_tlvs(w, seccomp)
         w.u32(p.T_HAS_FIFO, 0)
         w.u32(p.T_HAS_CONSOLE, int(opts.console_fd is not None))
+        check_size(len(w.getvalue()), proc, opts.process_file or "exec")
         helper = spawn_helper(
             reaper=reaper,
             cancel=cancel,

@@ -123,6 +123,8 @@ def from_json(raw: bytes) -> Resources:
         given = msgspec.json.decode(raw, type=Resources)
     except msgspec.DecodeError as err:
         raise InvalidConfig(f"resources: {err}") from None
+    except RecursionError:
+        raise InvalidConfig("resources: nested too deeply (exceeded max depth)") from None
     mem, cpu, bio = given.memory or Memory(), given.cpu or CPU(), given.block_io or BlockIO()
     return Resources(
         memory=Memory(

@@ -7,6 +7,8 @@ import msgspec
 from shim.errors import InvalidConfig
 from shim.spec.model import Process, Spec
 
+# runc's (Go's) words for JSON nested past the decoder's depth; no config needs it.
+TOO_DEEP = "nested too deeply (exceeded max depth)"
 _SPEC_DECODER = msgspec.json.Decoder(Spec)
 _PROCESS_DECODER = msgspec.json.Decoder(Process)
 
@@ -22,6 +24,8 @@ def load_spec(raw: bytes) -> Spec:
         raise InvalidConfig(f"config.json: {err}") from None
     except UnicodeDecodeError as err:
         raise InvalidConfig(f"config.json: not valid UTF-8 at byte {err.start}") from None
+    except RecursionError:
+        raise InvalidConfig(f"config.json: {TOO_DEEP}") from None
 
 
 def load_process(raw: bytes, source: str = "process.json") -> Process:
@@ -32,3 +36,5 @@ def load_process(raw: bytes, source: str = "process.json") -> Process:
         raise InvalidConfig(f"{source}: {err}") from None
     except UnicodeDecodeError as err:
         raise InvalidConfig(f"{source}: not valid UTF-8 at byte {err.start}") from None
+    except RecursionError:
+        raise InvalidConfig(f"{source}: {TOO_DEEP}") from None

@@ -161,6 +161,9 @@ def _sysctls(spec: Spec, linux: Linux, kinds: set[str]) -> None:
     """/proc/sys is only partly namespaced: allow what the namespaces asked for isolate."""
     host_net: bool | None = None
     for key in linux.sysctl:
+        parts = sysctl_path(key).split("/")
+        if any(part in ("", ".", "..") for part in parts):  # a path, not a walk out of it
+            raise InvalidConfig(f"linux.sysctl: invalid key {quote(key)}")
         name = _dotted(key)
         if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
             if "ipc" in kinds:
@@ -183,10 +186,21 @@ def _sysctls(spec: Spec, linux: Linux, kinds: set[str]) -> None:
 
 def _dotted(key: str) -> str:
     """sysctl(8) accepts `net/ipv4/conf/eno2.100/rp_filter`: swap `/` and `.` then."""
-    seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
-    if not seps or key[min(seps)] == ".":
+    if not _slashed(key):
         return key
     return key.translate(str.maketrans("./", "/."))
+
+
+def _slashed(key: str) -> bool:
+    """Whether the key separates with `/` (then a `.` belongs to a name, like eth0.100)."""
+    seps = [i for i in (key.find("."), key.find("/")) if i >= 0]
+    return bool(seps) and key[min(seps)] == "/"
+
+
+def sysctl_path(key: str) -> str:
+    """The file under /proc/sys for a sysctl key: dots become slashes, except in a key
+    that already uses slashes, where they are part of a name (`conf/lo.0/forwarding`)."""
+    return key if _slashed(key) else key.replace(".", "/")
 
 
 def _in_host_netns(linux: Linux) -> bool:

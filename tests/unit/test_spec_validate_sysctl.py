@@ -7,6 +7,7 @@ import pytest
 from shim.errors import InvalidConfig
 from shim.spec import validate_spec
 from shim.spec.model import Linux, Namespace, Process, Root, Spec
+from shim.spec.validate import sysctl_path
 
 _ALL = ("pid", "network", "ipc", "uts", "mount")
 
@@ -89,3 +90,32 @@ def test_host_wide_sysctls_are_refused() -> None:
         _spec({"vm.swappiness": "10"}),
         'sysctl "vm.swappiness" is not in a separate kernel namespace',
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "path"),
+    [
+        ("net.ipv4.ip_forward", "net/ipv4/ip_forward"),
+        ("net/ipv4/conf/lo.0/forwarding", "net/ipv4/conf/lo.0/forwarding"),
+        ("net/ipv4/conf/eno2.100/rp_filter", "net/ipv4/conf/eno2.100/rp_filter"),
+        ("kernel/sem", "kernel/sem"),
+    ],
+)
+def test_a_slash_separated_key_keeps_its_dots(key: str, path: str) -> None:
+    """Issue 16 #7: `lo.0` is an interface name, not two levels (it was written to lo/0)."""
+    assert sysctl_path(key) == path
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "net/ipv4/../../kernel/core_pattern",
+        "net/ipv4/conf/./forwarding",
+        "net/ipv4//ip_forward",
+        "net/ipv4/ip_forward/",
+        "net..ipv4.ip_forward",
+    ],
+)
+def test_a_key_that_walks_instead_of_naming_is_refused(key: str) -> None:
+    """Keeping dots must not let `..` climb from net/ to kernel/ (host-wide files)."""
+    _fails(_spec({key: "1"}), f'linux.sysctl: invalid key "{key}"')

@@ -2,6 +2,7 @@
 #include "helper.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,6 +253,16 @@ static int parse_one(struct helper *h, const struct tlv *t, size_t cap)
 	}
 }
 
+static int new_or_joined_mntns(const struct boot *b)
+{
+	if (b->clone_flags & CLONE_NEWNS)
+		return 1;
+	for (unsigned i = 0; i < b->n_ns; i++)
+		if (b->ns_types[i] == CLONE_NEWNS)
+			return 1;
+	return 0;
+}
+
 int parse_boot(struct helper *h)
 {
 	struct boot *b = &h->boot;
@@ -281,6 +292,11 @@ int parse_boot(struct helper *h)
 		return report_errno(h, EPROTO, "malformed boot message");
 	if ((!b->rootfs && !b->exec) || b->args.n == 0)
 		return report_errno(h, EPROTO, "boot message lacks the rootfs or the process args");
+	if (b->rootfs && b->rootfs[0] != '/')
+		return report_errno(h, EPROTO, "boot message: rootfs %s is not an absolute path", b->rootfs);
+	/* The parent refuses such a config; the root switch must never run on the host's mounts. */
+	if (!b->exec && !new_or_joined_mntns(b))
+		return report_errno(h, EPROTO, "boot message: a container needs its own mount namespace");
 	if (!b->env.v && !(b->env.v = calloc(1, sizeof(char *))))
 		return report(h, "allocate the environment");
 	return 0;

@@ -167,11 +167,19 @@ static int stage1(struct helper *h)
 /* Whatever the parent ignored or blocked must not reach the container (ignored signals survive execve). */
 static void reset_signals(void)
 {
+	/* The kernel's struct sigaction, all zero: SIG_DFL, no flags, empty mask. */
+	unsigned long kernel_sigaction[4] = { 0, 0, 0, 0 };
 	sigset_t none;
 
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
 			signal(sig, SIG_DFL);
+	/*
+	 * glibc's signal() refuses its two internal ones (32, 33), and glibc's posix_spawn
+	 * (the parent's) leaves them ignored in the child: reset them with the raw call.
+	 */
+	for (int sig = 32; sig < SIGRTMIN; sig++)
+		syscall(SYS_rt_sigaction, sig, kernel_sigaction, NULL, 8);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -183,6 +191,12 @@ int main(int argc, char **argv)
 	long n;
 
 	reset_signals();
+	/*
+	 * The parent may be killed at any moment: a log record written to its pipe then
+	 * fails with EPIPE instead of killing us, and we exit 1 at the next message. Back
+	 * to the default right before any execve (process.c, hooks.c).
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	memset(&h, 0, sizeof(h));
 	h.stage = STAGE_H1;
 	h.ctl = -1;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -286,6 +287,7 @@ int exec_process(struct helper *h)
 	/* Everything past stdio and the preserved fds closes at exec (CVE-2024-21626). */
 	if (cloexec_from(3 + h->npreserved) < 0)
 		return report(h, "mark fds close-on-exec");
+	signal(SIGPIPE, SIG_DFL); /* ignored signals would survive execve */
 	execve(path, (char *const *)b->args.v, (char *const *)b->env.v);
 	if (h->ctl >= 0)
 		return report(h, "exec %s", path);

@@ -140,3 +140,21 @@ def test_the_leak_is_there_to_catch(
     fd_dir = f"/proc/{pid_of(shim, cid)}/fd"
     roots = [n for n in os.listdir(fd_dir) if os.readlink(f"{fd_dir}/{n}") == "/"]
     assert any("etc" in os.listdir(f"{fd_dir}/{n}") for n in roots), roots
+
+
+@pytest.mark.parametrize("how", ["run", "exec"])
+def test_the_process_starts_with_no_signal_ignored_or_blocked(
+    shim: Shim, make_bundle: BundleFactory, cid: str, how: str
+) -> None:
+    """The helper ignores SIGPIPE for itself (a parent killed mid-create must not kill it
+    by signal); ignored signals survive execve, so it must be the default again there."""
+    args = ["cat", "/proc/self/status"]
+    if how == "run":
+        res = shim("run", "--bundle", str(make_bundle(args)), cid)
+    else:
+        shim.ok("run", "-d", "--bundle", str(make_bundle(["sleep", "60"])), cid)
+        res = shim("exec", cid, *args)
+    assert res.code == 0, res
+    fields = dict(line.split(":\t", 1) for line in res.out.splitlines() if ":\t" in line)
+    assert fields["SigIgn"].strip() == "0" * 16, fields["SigIgn"]
+    assert fields["SigBlk"].strip() == "0" * 16, fields["SigBlk"]

@@ -22,16 +22,18 @@ from tests.conftest import TIMEOUT, Shim
 
 
 class StackedRoot:
-    """A private mount namespace whose "/" has 2**depth - 1 copies of itself on top."""
+    """A private mount namespace whose "/" has `depth` rbinds of itself on top (each
+    doubles the mounts on "/": 8 of them for depth 3 on a host that had one)."""
 
     def __init__(self, depth: int = 3) -> None:
         self.depth = depth
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> StackedRoot:
+        count = "$(awk '$5 == \"/\"' /proc/self/mountinfo | wc -l)"
         script = (
-            f"for i in $(seq {self.depth}); do mount --rbind / / || exit 1; done; "
-            "echo ready $(awk '$5 == \"/\"' /proc/self/mountinfo | wc -l); exec sleep 3600"
+            f"before={count}; for i in $(seq {self.depth}); do mount --rbind / / || exit 1; done; "
+            f"echo ready $before {count}; exec sleep 3600"
         )
         self.proc = subprocess.Popen(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
@@ -41,7 +43,8 @@ class StackedRoot:
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
         line = self.proc.stdout.readline().decode() if ready else ""
-        if line.split() != ["ready", str(2**self.depth)]:
+        words = line.split()  # "ready BEFORE AFTER": each rbind doubles what is on "/"
+        if len(words) != 3 or words[0] != "ready" or int(words[2]) != int(words[1]) << self.depth:
             self.__exit__()
             raise AssertionError(f"could not stack / {self.depth} times: {line!r}")
         return self

@@ -26,6 +26,7 @@ import msgspec
 
 from shim.cgroups import add_process, container_paths, manager_for, parse_proc_cgroup
 from shim.cgroups import create as create_cgroups
+from shim.cgroups import planned as planned_cgroups
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
@@ -156,6 +157,8 @@ class _Restoration:
 
     def run(self, image_path: str, descriptors: list[str], plan: MountPlan) -> Created:
         linux = self.spec.linux
+        # As create does: journalled before the first mkdir (issue 16 #4).
+        self.journal.record(cgroup_created=planned_cgroups(self.paths), cgroup_paths=self.paths)
         self.journal.record(cgroup_created=create_cgroups(self.paths))
         manager_for(self.paths).apply(linux.resources if linux else None, device_rules(self.spec))
         work = self.opts.work_path

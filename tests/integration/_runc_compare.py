@@ -89,6 +89,19 @@ def assert_fails(res: Result, text: str, code: int = 1) -> None:
     assert any(text in m for m in messages), f"{text!r} not in error messages {messages}; {res}"
 
 
+def pid_only_procfs(path: str) -> bool:
+    """Whether `path` (e.g. /proc/PID/fd/N) is the root of a procfs mounted with
+    subset=pid: the helper holds one to reopen the exec fifo (issue 16 #3), and it shows
+    only pid directories, self and thread-self (no sys/, no sysrq-trigger)."""
+    try:
+        names = set(os.listdir(path))
+    except OSError:
+        return False
+    return {"self", "thread-self"} <= names and all(
+        n.isdigit() or n in ("self", "thread-self") for n in names
+    )
+
+
 def processes_using(prefix: str) -> list[str]:
     """Live processes whose root, cwd or an open fd points below `prefix` (leak check)."""
     found = []

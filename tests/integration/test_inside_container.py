@@ -27,6 +27,7 @@ from tests.conftest import (
     needs_busybox,
     needs_root,
 )
+from tests.integration._runc_compare import pid_only_procfs
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.timeout(60)]
 
@@ -528,6 +529,8 @@ def test_created_init_holds_no_host_file_or_directory_fd(
             continue  # closed meanwhile
         if target == fifo or target.startswith(("pipe:", "socket:", "anon_inode:", "/memfd:")):
             continue
+        if target == "/" and pid_only_procfs(f"/proc/{pid}/fd/{name}"):
+            continue  # the helper's own pid-only procfs, to reopen the fifo (issue 16 #3)
         if stat.S_ISDIR(mode) or stat.S_ISREG(mode) or target.startswith(str(shim.root)):
             bad[name] = target
     assert bad == {}, f"the init holds {bad}"

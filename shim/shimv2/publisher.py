@@ -38,6 +38,10 @@ from shim.shimv2.events_core import (
 from shim.shimv2.ttrpc_client import TtrpcClient, open_client
 from shim.shimv2.ttrpc_status import Code, TtrpcError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.children import ChildReaper
+
 FORWARD_TIMEOUT = 5.0  # per attempt; containerd answers in microseconds when it is up
 BINARY_TIMEOUT = 10.0
 
@@ -52,7 +56,9 @@ class Publisher:
         grpc_address: str = "",
         capacity: int = 4096,
         backoff: Backoff | None = None,
+        reaper: ChildReaper | None = None,
     ) -> None:
+        self.reaper = reaper  # the process's one reaper, set by the Task service
         self.namespace = namespace
         self.ttrpc_address = ttrpc_address
         self.publish_binary = publish_binary
@@ -146,18 +152,29 @@ class Publisher:
                 return
             self._done(item)
 
+    async def _run(self, argv: list[str], data: bytes) -> tuple[int, bytes]:
+        """The publish binary's exit code and stderr: through the supervisor's reaper when
+        there is one (it owns every child of the shim), else anyio's."""
+        if self.reaper is not None:
+            from shim.supervisor.run_process import run_process
+
+            exit_, stderr = await run_process(self.reaper, argv, input=data)
+            return exit_.status, stderr
+        result = await anyio.run_process(argv, input=data, check=False)
+        return result.returncode, result.stderr
+
     async def _try_binary(self, item: Sealed) -> bool:
         if not (self.publish_binary and self.grpc_address):
             return False
         argv = publish_argv(self.publish_binary, self.grpc_address, self.namespace, item.topic)
         try:
             with anyio.fail_after(BINARY_TIMEOUT):
-                result = await anyio.run_process(argv, input=item.event, check=False)
+                exit_, stderr = await self._run(argv, item.event)
         except (OSError, TimeoutError) as err:
             get_logger().debug(f"publish {item.topic}: {err}")
             return False
-        if result.returncode != 0:
-            text = result.stderr.decode(errors="replace").strip()
-            get_logger().debug(f"publish {item.topic}: exit {result.returncode}: {text}")
+        if exit_ != 0:
+            text = stderr.decode(errors="replace").strip()
+            get_logger().debug(f"publish {item.topic}: exit {exit_}: {text}")
             return False
         return True

@@ -389,6 +389,7 @@ def runtime_root(ctx: ShimContext) -> str:
 async def supervised_task_service(ctx: ShimContext) -> AsyncIterator[TaskAPI]:
     """The daemon's Task service factory: a Supervisor for the shim's lifetime."""
     async with Supervisor.open(runtime_root(ctx)) as sup:
+        ctx.publisher.reaper = sup.reaper  # the publish binary is a child like any other
         service = TaskService(ctx, sup)
         sup.add_listener(_bridge(service))
         yield service

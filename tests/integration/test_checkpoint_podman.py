@@ -83,6 +83,12 @@ def podman(tmp_path: Path, shim: Shim, criu: str) -> Iterator[Podman]:
         yield p
     finally:
         p("rm", "--all", "--force", "--time", "0")
+        # podman's overlay storage driver keeps its home bind-mounted on itself after use
+        # (with any runtime): take it down, or the test directory keeps a mount
+        from shim.sys import unmount_detach
+
+        unmount_detach(str(tmp_path / "podman" / "root" / "overlay"))
+        assert leaked_mounts(tmp_path / "podman") == []
         assert leaked_mounts(Path(runroot)) == []
         shutil.rmtree(runroot)
 

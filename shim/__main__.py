@@ -6,7 +6,7 @@ import sys
 
 
 def main() -> int:
-    from shim.cli import main as cli_main
+    from shim.cli.dispatch import main as cli_main
 
     return cli_main()
 

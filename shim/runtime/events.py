@@ -26,7 +26,6 @@ from shim.runtime.container_stats import OOM, Event, live_pid, stats_event
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-    from typing import TextIO
 
     from anyio.abc import ObjectSendStream
     from anyio.streams.memory import MemoryObjectReceiveStream
@@ -131,47 +130,3 @@ async def _deliver(send: ObjectSendStream[Event], event: Event) -> bool:
 
 def _gone(state_file: str, manager: Manager) -> bool:
     return not (os.path.exists(state_file) and manager.exists())
-
-
-def print_events(
-    store: StateStore, container_id: str | None, interval: float, backend: str = "asyncio"
-) -> int:
-    """`shim events [--all]`: JSON lines on stdout until the stream ends or the reader
-    goes away (both exit 0). Raises as `container_events`."""
-    import sys
-
-    async def main() -> None:
-        if container_id is None:
-            from shim.supervisor.all_events import all_events
-
-            opened = all_events(store, interval)
-        else:
-            opened = container_events(store, container_id, interval)
-        async with opened as events:
-            async for event in events:
-                line = event.to_json() + "\n"
-                try:
-                    await anyio.to_thread.run_sync(_write_line, sys.stdout, line)
-                except BrokenPipeError:
-                    # The reader went away: stop quietly, and keep the interpreter's
-                    # final flush of stdout from complaining about the same pipe.
-                    devnull = os.open(os.devnull, os.O_WRONLY)
-                    os.dup2(devnull, sys.stdout.fileno())
-                    os.close(devnull)
-                    return
-
-    try:
-        anyio.run(main, backend=backend)
-    except BaseExceptionGroup as group:  # a task's error, wrapped by its task group
-        raise _first_leaf(group) from None
-    return 0
-
-
-def _first_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    first = group.exceptions[0]
-    return _first_leaf(first) if isinstance(first, BaseExceptionGroup) else first
-
-
-def _write_line(out: TextIO, line: str) -> None:
-    out.write(line)
-    out.flush()

@@ -69,15 +69,3 @@ def list_containers(store: StateStore) -> tuple[list[dict[str, object]], list[st
         finally:
             cdir.close()
     return states, warnings
-
-
-def format_table(states: list[dict[str, object]]) -> str:
-    """runc's tabwriter table: min width 12, padding 3."""
-    rows = [["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]]
-    rows += [
-        [str(s[k]) for k in ("id", "pid", "status", "bundle", "created", "owner")] for s in states
-    ]
-    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(len(rows[0]) - 1)]
-    return "".join(
-        "".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + r[-1] + "\n" for r in rows
-    )

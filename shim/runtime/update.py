@@ -1,9 +1,10 @@
 """`update`: change a live container's cgroup limits and record them in its state.
 
-The request comes from `update_request` (flags or `-r` JSON, runc's zeros for what
-was not given). It is checked before anything is written, applied through the
-container's cgroup manager (0 leaves a file alone), then written back into
-`state.json`'s config with runc's quirk: fields not given are stored as 0.
+The request comes from the CLI's flags (`shim.cli.update`) or from `update_request`
+(`-r` JSON), with runc's zeros for what was not given. It is checked before anything
+is written, applied through the container's cgroup manager (0 leaves a file alone),
+then written back into `state.json`'s config with runc's quirk: fields not given are
+stored as 0.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ import pytest
 
 from shim.cgroups.oom import V2OomWatch
 from shim.cgroups.stats import stats_v1, stats_v2
+from shim.cli.ps import filter_ps_output
 from shim.errors import ShimError
 from shim.json_codec import dumps
 from shim.runtime.container_stats import Event, parse_net_dev
-from shim.runtime.ps import filter_ps_output
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from shim.cli.update import from_flags, ram_in_bytes
 from shim.errors import InvalidConfig, Unsupported
-from shim.runtime.update_request import from_flags, from_json, ram_in_bytes, stored_resources
+from shim.runtime.update_request import from_json, stored_resources
 
 
 def _flags(given: dict[str, str | int], warnings: list[str] | None = None) -> object:

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from shim.cli_args import Invocation, help_text, parse, parse_command, parse_globals
-from shim.cli_table import COMMANDS
+from shim.cli.args import Invocation, help_text, parse, parse_command, parse_globals
+from shim.cli.table import COMMANDS
 from shim.errors import UnknownCommand, UsageError
 
 
@@ -405,7 +405,7 @@ def test_help_text_of_an_unknown_command() -> None:
 
 def test_importing_the_parser_stays_cheap() -> None:
     code = (
-        "import sys, shim.cli_args, shim.logs, shim.json_codec\n"
+        "import sys, shim.cli.args, shim.logs, shim.json_codec\n"
         "heavy = {'typing', 'json', 're', 'logging', 'enum', 'dataclasses', 'argparse',"
         " 'collections.abc', 'shim.errors'}\n"
         "print(sorted(heavy & set(sys.modules)))"

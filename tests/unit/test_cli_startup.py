@@ -7,7 +7,7 @@ import sys
 
 PROBE = """
 import sys
-from shim.cli_common import preload_msgspec
+from shim.cli.common import preload_msgspec
 preload_msgspec()
 assert "msgspec" in sys.modules
 assert "typing_extensions" not in sys.modules, "msgspec pulled typing_extensions in"

@@ -9,12 +9,12 @@
 * Errors carry runc's exact text; `UsageError.help_text` is everything runc prints on
   stdout for it (`Incorrect Usage: ...` or `Incorrect Usage.`, then the help page).
 
-The commands and their flags are data in `shim.cli_table`.
+The commands and their flags are data in `shim.cli.table`.
 """
 
 from __future__ import annotations
 
-from shim.cli_table import (
+from shim.cli.table import (
     COMMAND_ALIASES,
     COMMANDS,
     GLOBAL_FLAGS,
@@ -28,7 +28,7 @@ TYPE_CHECKING = False  # `typing` costs ~9 ms at start-up; mypy still reads this
 if TYPE_CHECKING:
     from typing import TypeVar
 
-    from shim.cli_table import Command, Flag
+    from shim.cli.table import Command, Flag
     from shim.errors import UsageError
 
     T = TypeVar("T")

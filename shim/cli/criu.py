@@ -11,7 +11,7 @@ import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from shim.cli_args import Invocation
+    from shim.cli.args import Invocation
 
 DEFAULT_IMAGE_DIR = "checkpoint"
 
@@ -42,7 +42,7 @@ def _shared(inv: Invocation, base: str) -> dict[str, object]:
 
 
 def cmd_checkpoint(inv: Invocation) -> int:
-    from shim.cli_common import store_of
+    from shim.cli.common import store_of
     from shim.runtime.checkpoint import checkpoint_container
     from shim.runtime.criu_options import CheckpointOptions
 
@@ -61,7 +61,7 @@ def cmd_checkpoint(inv: Invocation) -> int:
 
 
 def cmd_restore(inv: Invocation) -> int:
-    from shim.cli_common import console_fd, store_of
+    from shim.cli.common import console_fd, store_of
     from shim.runtime.create import load_bundle
     from shim.runtime.criu_options import RestoreOptions
 

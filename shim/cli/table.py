@@ -1,4 +1,4 @@
-"""Every runc 1.1 command and flag as data (parsed by `shim.cli_args`), and the help
+"""Every runc 1.1 command and flag as data (parsed by `shim.cli.args`), and the help
 pages urfave/cli prints from them.
 
 A flag is `(names, kind, default, usage)`: the first name keys `Invocation.flags`,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from shim.cli_common import console_fd as _console_fd
-from shim.cli_common import store_of as _store
+from shim.cli.common import console_fd as _console_fd
+from shim.cli.common import store_of as _store
 from shim.errors import ShimError, Unsupported
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.children import Child
-    from shim.cli_args import Invocation
+    from shim.cli.args import Invocation
     from shim.supervisor.reaper import Reaper
 
 

@@ -8,7 +8,7 @@ from shim.errors import ShimError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from shim.cli_args import Invocation
+    from shim.cli.args import Invocation
     from shim.runtime.state_store import StateStore
 
 

@@ -32,7 +32,7 @@ class BuildPy(build_py):
 
 setup(
     cmdclass={"build_py": BuildPy},
-    cffi_modules=["shim/sys/_build.py:ffibuilder"],
+    cffi_modules=["shim/sys/_build.py:ffibuilder", "shim/sys/_build.py:libseccomp_builder"],
     package_data={"shim": ["_helper/shim-init", "py.typed"]},
     scripts=["bin/shim", "bin/containerd-shim-pyshim-v1"],
 )

@@ -9,7 +9,7 @@ default (exactly as the v1 kernel keeps its list), and a request matches an
 exception when its access is a subset of the exception's.
 
 `attach` loads the program with bpf(2) and attaches it to the cgroup directory
-(BPF_F_ALLOW_MULTI), through `_kernel` (cffi in ABI mode), so nothing is built.
+(BPF_F_ALLOW_MULTI), through `shim.sys` (cffi, compiled at install).
 """
 
 from __future__ import annotations
@@ -99,10 +99,10 @@ def _block(rule: Rule) -> list[bytes]:
 def attach(directory: str, program: bytes, field: str = "linux.resources.devices") -> None:
     """Load `program` and attach it to the cgroup v2 `directory`; `CgroupError` naming
     `field` (with the verifier's last word) if the kernel refuses."""
-    from shim.cgroups import _kernel
+    from shim.sys import bpf_prog_attach, bpf_prog_load
 
     try:
-        prog_fd = _kernel.bpf_prog_load(PROG_TYPE_CGROUP_DEVICE, program, INSN.size)
+        prog_fd = bpf_prog_load(PROG_TYPE_CGROUP_DEVICE, program, INSN.size)
     except OSError as err:
         raise CgroupError(f"{field}: load the device program: {err.strerror}") from None
     try:
@@ -111,7 +111,7 @@ def attach(directory: str, program: bytes, field: str = "linux.resources.devices
         os.close(prog_fd)
         raise CgroupError(f"{field}: open {directory}: {err.strerror}") from None
     try:
-        _kernel.bpf_prog_attach(dir_fd, prog_fd, ATTACH_CGROUP_DEVICE, F_ALLOW_MULTI)
+        bpf_prog_attach(dir_fd, prog_fd, ATTACH_CGROUP_DEVICE, F_ALLOW_MULTI)
     except OSError as err:
         raise CgroupError(
             f"{field}: attach the device program to {directory}: {err.strerror}"

@@ -65,12 +65,12 @@ class V2OomWatch:
     """inotify on a v2 cgroup's `memory.events`; counts `oom_kill` increases."""
 
     def __init__(self, directory: str) -> None:
-        from shim.cgroups import _kernel
+        from shim.sys import inotify_add_watch, inotify_init
 
         self.path = f"{directory}/memory.events"
-        self._fd = _kernel.inotify_init()
+        self._fd = inotify_init()
         try:
-            _kernel.inotify_add_watch(self._fd, self.path, _kernel.IN_MODIFY)
+            inotify_add_watch(self._fd, self.path, ("IN_MODIFY",))
         except OSError as err:
             self.close()
             raise CgroupError(f"oom notification on {directory}: {err.strerror}") from err

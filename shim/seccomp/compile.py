@@ -60,9 +60,9 @@ def compile_filter(profile: Seccomp) -> CompiledFilter:
 
 def libseccomp_version() -> str:
     """libseccomp's version ("2.5.4"), or "" when it cannot be loaded."""
-    from shim.seccomp import _libseccomp
+    from shim.sys import libseccomp
 
     try:
-        return _libseccomp.version()
+        return libseccomp.version()
     except OSError:
         return ""

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from shim.errors import InvalidConfig, Unsupported
-from shim.seccomp import _libseccomp, bpf, enosys, names
+from shim.seccomp import bpf, enosys, names
 from shim.seccomp.profile import Plan
+from shim.sys import libseccomp
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +23,11 @@ def build(plan: Plan) -> bytes:
     lacks, InvalidConfig naming the field for an arch or a rule it refuses.
     """
     try:
-        native = _libseccomp.native_arch()
+        native = libseccomp.native_arch()
     except OSError as err:
-        raise Unsupported(f"linux.seccomp: cannot load {_libseccomp.SONAME}: {err}") from err
+        raise Unsupported(f"linux.seccomp: cannot load {libseccomp.SONAME}: {err}") from err
     try:
-        filt = _libseccomp.Filter(plan.default_action)
+        filt = libseccomp.Filter(plan.default_action)
     except OSError as err:  # an action this kernel lacks
         raise InvalidConfig(f"linux.seccomp.defaultAction: {err.strerror}") from err
     with filt:
@@ -45,11 +46,11 @@ def build(plan: Plan) -> bytes:
     return program
 
 
-def _add_arches(filt: _libseccomp.Filter, plan: Plan) -> list[int]:
+def _add_arches(filt: libseccomp.Filter, plan: Plan) -> list[int]:
     tokens = []
     for i, name in enumerate(plan.arches):
         try:
-            token = _libseccomp.arch_token(name)
+            token = libseccomp.arch_token(name)
             filt.add_arch(token)
         except OSError as err:
             raise InvalidConfig(  # EDOM: libseccomp mixes no byte orders
@@ -59,13 +60,13 @@ def _add_arches(filt: _libseccomp.Filter, plan: Plan) -> list[int]:
     return tokens
 
 
-def _set_attributes(filt: _libseccomp.Filter, plan: Plan) -> None:
-    filt.set_attr(_libseccomp.ATTR_CTL_NNP, 0)  # the helper sets no_new_privs itself
+def _set_attributes(filt: libseccomp.Filter, plan: Plan) -> None:
+    filt.set_attr(libseccomp.ATTR_CTL_NNP, 0)  # the helper sets no_new_privs itself
     # Only seccomp(2) reads these two, not the program; libseccomp refuses them when the
     # kernel lacks the flag, and so does runc.
     for name, attr in (
-        ("SECCOMP_FILTER_FLAG_LOG", _libseccomp.ATTR_CTL_LOG),
-        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", _libseccomp.ATTR_CTL_SSB),
+        ("SECCOMP_FILTER_FLAG_LOG", libseccomp.ATTR_CTL_LOG),
+        ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", libseccomp.ATTR_CTL_SSB),
     ):
         if plan.flags & names.FLAGS[name]:
             try:
@@ -74,16 +75,16 @@ def _set_attributes(filt: _libseccomp.Filter, plan: Plan) -> None:
                 raise Unsupported(f"linux.seccomp.flags: {name}: {err.strerror}") from err
     if plan.optimize:
         try:
-            filt.set_attr(_libseccomp.ATTR_CTL_OPTIMIZE, 2)  # a binary tree of syscalls
+            filt.set_attr(libseccomp.ATTR_CTL_OPTIMIZE, 2)  # a binary tree of syscalls
         except OSError as err:  # an older libseccomp: the linear filter works too
             log.debug("seccomp binary tree optimization not available: %s", err)
 
 
-def _add_rules(filt: _libseccomp.Filter, plan: Plan) -> None:
+def _add_rules(filt: libseccomp.Filter, plan: Plan) -> None:
     numbers: dict[str, int | None] = {}
     for rule in plan.rules:
         if rule.syscall not in numbers:
-            numbers[rule.syscall] = _libseccomp.resolve_syscall(rule.syscall)
+            numbers[rule.syscall] = libseccomp.resolve_syscall(rule.syscall)
             if numbers[rule.syscall] is None:  # a kernel older than the profile: as runc
                 log.debug("unknown seccomp syscall %r ignored", rule.syscall)
         nr = numbers[rule.syscall]
@@ -100,10 +101,10 @@ def _add_rules(filt: _libseccomp.Filter, plan: Plan) -> None:
 
 def _limits(plan: Plan, tokens: set[int]) -> list[enosys.ArchLimit]:
     """The largest syscall number the profile names, on each arch of the filter."""
-    x32 = _libseccomp.arch_token("x32")  # SCMP_ARCH_X32 is no AUDIT_ARCH: x86_64's is
+    x32 = libseccomp.arch_token("x32")  # SCMP_ARCH_X32 is no AUDIT_ARCH: x86_64's is
     limits = []
     for token in sorted(tokens):
-        numbers = (_libseccomp.resolve_syscall(name, token) for name in plan.syscalls)
+        numbers = (libseccomp.resolve_syscall(name, token) for name in plan.syscalls)
         last = max((nr for nr in numbers if nr is not None), default=0)
         audit = enosys.AUDIT_ARCH_X86_64 if token == x32 else token
         limits.append(enosys.ArchLimit(audit, last, x32=token == x32))

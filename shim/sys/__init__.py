@@ -1,19 +1,31 @@
-"""Syscalls `os` lacks, through cffi (`shim.sys._native`, built from shim/sys/_build.py).
+"""Syscalls `os` lacks, through cffi modules built at install from shim/sys/_build.py:
+`_native` (compiled: prctl, mount, umount2, unshare, setns, openat2, inotify, bpf, and the
+helper protocol's constants) and `_libseccomp` (libseccomp, dlopened on first use;
+wrapped in `shim.sys.libseccomp`).
 
-Callers never see ffi or errno: failures are OSError.
+Callers never see ffi or errno: failures are OSError. Importing this package is free;
+each wrapper loads `_native` on its first call.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+
+BPF_PROG_LOAD, BPF_PROG_ATTACH = 5, 8
+_BPF_ATTR_SIZE = 128  # union bpf_attr, zero-filled past what we set (the kernel checks)
 
 
-def _check(ret: int, call: str) -> int:
-    if ret == -1:
+def _check(ret: int, call: str, path: str | None = None, *, negative_errno: bool = False) -> int:
+    """`ret`, or OSError naming `call` (and `path`): -1 with errno set (libc), or, with
+    `negative_errno`, any negative value that is `-errno` itself (libseccomp)."""
+    if negative_errno and ret < 0:
+        raise OSError(-ret, f"{call}: {os.strerror(-ret)}", path)
+    if ret == -1 and not negative_errno:
         from shim.sys._native import ffi
 
         err = ffi.errno
-        raise OSError(err, f"{call}: {os.strerror(err)}")
+        raise OSError(err, f"{call}: {os.strerror(err)}", path)
     return ret
 
 
@@ -88,3 +100,65 @@ def setns(fd: int, nstype: int) -> None:
     from shim.sys._native import lib
 
     _check(lib.setns(fd, nstype), "setns")
+
+
+def inotify_init() -> int:
+    """A non-blocking, close-on-exec inotify fd."""
+    from shim.sys._native import lib
+
+    return _check(lib.inotify_init1(lib.IN_NONBLOCK | lib.IN_CLOEXEC), "inotify_init1")
+
+
+def inotify_add_watch(fd: int, path: str, events: tuple[str, ...] = ("IN_MODIFY",)) -> int:
+    """A watch of `path` for `events`, named as in <sys/inotify.h>."""
+    from shim.sys._native import lib
+
+    mask = 0
+    for name in events:
+        mask |= getattr(lib, name)
+    return _check(lib.inotify_add_watch(fd, os.fsencode(path), mask), "inotify_add_watch", path)
+
+
+def _bpf(cmd: int, attr: object) -> int:
+    from shim.sys._native import ffi, lib
+
+    size = ffi.cast("long", _BPF_ATTR_SIZE)
+    return _check(lib.syscall(lib.SYS_bpf, ffi.cast("long", cmd), attr, size), "bpf")
+
+
+def bpf_prog_load(prog_type: int, insns: bytes, insn_size: int) -> int:
+    """BPF_PROG_LOAD: the program's fd. The OSError carries the verifier's last line."""
+    from shim.sys._native import ffi
+
+    code = ffi.new("char[]", insns)
+    license = ffi.new("char[]", b"Apache")
+    log = ffi.new("char[]", 65536)
+    attr = ffi.new("char[]", _BPF_ATTR_SIZE)
+    struct.pack_into(
+        "<IIQQIIQ",
+        ffi.buffer(attr),
+        0,
+        prog_type,
+        len(insns) // insn_size,
+        int(ffi.cast("uintptr_t", code)),
+        int(ffi.cast("uintptr_t", license)),
+        1,  # log level 1: the verifier says why it refused
+        len(log),
+        int(ffi.cast("uintptr_t", log)),
+    )
+    try:
+        return _bpf(BPF_PROG_LOAD, attr)
+    except OSError as err:
+        said = ffi.string(log).decode(errors="replace").strip().splitlines()[-1:]
+        if said:
+            raise OSError(err.errno, f"{err.strerror} ({said[0]})") from None
+        raise
+
+
+def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int) -> None:
+    """BPF_PROG_ATTACH of `prog_fd` to the cgroup open at `target_fd`."""
+    from shim.sys._native import ffi
+
+    attr = ffi.new("char[]", _BPF_ATTR_SIZE)
+    struct.pack_into("<IIII", ffi.buffer(attr), 0, target_fd, prog_fd, attach_type, flags)
+    _bpf(BPF_PROG_ATTACH, attr)

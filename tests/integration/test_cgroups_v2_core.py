@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -209,6 +210,33 @@ def test_v2_device_rules_become_an_attached_bpf_program(
     assert status("head -c1 /dev/full >/dev/null") == 0
     assert status("echo x >> /dev/full") != 0  # write not allowed (EPERM, not ENOSPC)
     assert status("head -c1 /dev/kmsg") != 0  # c 1:11 is not in the rules
+
+
+_NO_CFFI_PARSER = """
+import sys
+from shim.cgroups.devices import Rule
+from shim.cgroups.manager import V2Manager
+from shim.cgroups.oom import V2OomWatch
+
+V2Manager({"": sys.argv[1]}).apply(None, [Rule(True, "c", 1, 7, "r")])
+V2OomWatch(sys.argv[2]).close()
+print(sorted(m for m in sys.modules if m.split(".")[0] in ("cffi", "pycparser", "_cffi_backend")))
+"""
+
+
+def test_v2_device_program_and_oom_watch_use_no_cffi_parser(v2_dir: Path, tmp_path: Path) -> None:
+    # cffi's C parser (the `cffi` package, pycparser) costs 60-70 ms when imported:
+    # the bindings are compiled at install, so only `_cffi_backend` may load. This
+    # hybrid host's memory controller is v1: the OOM watch reads a memory.events of ours.
+    (tmp_path / "memory.events").write_text("oom 0\noom_kill 0\n")
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_CFFI_PARSER, str(v2_dir), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == "['_cffi_backend']", out.stderr
 
 
 def test_v1_freezer_freezes_and_thaws_a_real_task(

@@ -25,8 +25,9 @@ import msgspec
 import pytest
 from cffi import FFI
 
-from shim.seccomp import CompiledFilter, _libseccomp, compile_filter
+from shim.seccomp import CompiledFilter, compile_filter
 from shim.spec.model import Seccomp
+from shim.sys import libseccomp as _libseccomp
 from tests.conftest import BUSYBOX, needs_busybox
 
 pytestmark = pytest.mark.timeout(60)

@@ -1,8 +1,9 @@
 """libseccomp 2.5, opened with dlopen on first use: typed calls that raise OSError.
 
-cffi's out-of-line ABI mode (`_libseccomp_ffi.py`, made by `_libseccomp_build.py`): no
-compiler or libseccomp headers at build time, no cdef parsing at run time. Only
-shim.seccomp.compile imports this module, and only once a config has linux.seccomp.
+cffi's out-of-line ABI mode (`shim.sys._libseccomp`, generated at install from
+`_build.LIBSECCOMP_CDEF`): no compiler or libseccomp headers at build time, no cdef
+parsing at run time. Only shim.seccomp imports this module, and only once a config
+has linux.seccomp.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
-from shim.seccomp._libseccomp_ffi import ffi
-from shim.seccomp.profile import Condition
+from shim.sys import _check
+from shim.sys._libseccomp import ffi
 
 SONAME = "libseccomp.so.2"  # Debian's libseccomp2, a dependency of runc and systemd
 _NR_SCMP_ERROR = -1
@@ -32,7 +33,7 @@ class _Version(Protocol):
 
 
 class _Lib(Protocol):
-    """The functions `_libseccomp_build.CDEF` declares (char * is bytes, pointers object)."""
+    """The functions `_build.LIBSECCOMP_CDEF` declares (char * is bytes, pointers object)."""
 
     def seccomp_version(self) -> _Version: ...
     def seccomp_api_get(self) -> int: ...
@@ -54,12 +55,6 @@ class _Lib(Protocol):
 def _lib() -> _Lib:
     lib: _Lib = ffi.dlopen(SONAME)  # OSError when it is missing
     return lib
-
-
-def _check(ret: int, call: str) -> int:
-    if ret < 0:  # libseccomp returns -errno
-        raise OSError(-ret, f"{call}: {os.strerror(-ret)}")
-    return ret
 
 
 def version() -> str:
@@ -115,21 +110,26 @@ class Filter:
     def add_arch(self, token: int) -> None:
         ret = self._lib.seccomp_arch_add(self._ctx, token)
         if ret != -errno.EEXIST:  # the native arch, or one listed twice
-            _check(ret, "seccomp_arch_add")
+            _check(ret, "seccomp_arch_add", negative_errno=True)
 
     def set_attr(self, attr: int, value: int) -> None:
-        _check(self._lib.seccomp_attr_set(self._ctx, attr, value), "seccomp_attr_set")
+        ret = self._lib.seccomp_attr_set(self._ctx, attr, value)
+        _check(ret, "seccomp_attr_set", negative_errno=True)
 
-    def add_rule(self, action: int, syscall: int, conditions: Sequence[Condition]) -> None:
+    def add_rule(
+        self, action: int, syscall: int, conditions: Sequence[tuple[int, int, int, int]]
+    ) -> None:
+        """`conditions`: (arg, op, datum_a, datum_b), a `struct scmp_arg_cmp` each."""
         args = ffi.new("struct scmp_arg_cmp[]", [tuple(c) for c in conditions])
         ret = self._lib.seccomp_rule_add_array(self._ctx, action, syscall, len(conditions), args)
-        _check(ret, "seccomp_rule_add")
+        _check(ret, "seccomp_rule_add", negative_errno=True)
 
     def export_bpf(self) -> bytes:
         """The program as seccomp_export_bpf writes it: struct sock_filter[], host order."""
         fd = os.memfd_create("seccomp-bpf", os.MFD_CLOEXEC)  # a pipe could fill up
         try:
-            _check(self._lib.seccomp_export_bpf(self._ctx, fd), "seccomp_export_bpf")
+            ret = self._lib.seccomp_export_bpf(self._ctx, fd)
+            _check(ret, "seccomp_export_bpf", negative_errno=True)
             size = os.fstat(fd).st_size
             chunks: list[bytes] = []
             done = 0

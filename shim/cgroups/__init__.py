@@ -1,37 +1,40 @@
 """Container cgroups: find the hierarchies, resolve the paths, place the processes,
 apply resources, freeze, signal, watch (stats and OOM) through one `Manager`.
 
-`state` imports this package on every call, so the managers and the resource checks
-load on first use of their names.
+Nothing is imported eagerly: `state` needs only `placement`, `kill` the manager, and
+each name below loads its module on first use. Code inside shim imports the modules.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from shim.cgroups.hierarchy import (
-    Hierarchy,
-    Mount,
-    parse_mountinfo,
-    parse_proc_cgroup,
-    read_hierarchy,
-    read_own_cgroups,
-)
-from shim.cgroups.paths import V1_SUBSYSTEMS, container_paths, resolve_paths
-from shim.cgroups.placement import add_process, create, is_frozen, planned, procs, remove
+import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cgroups.checks import check_resources
+    from shim.cgroups.hierarchy import (
+        Hierarchy,
+        Mount,
+        parse_mountinfo,
+        parse_proc_cgroup,
+        read_hierarchy,
+        read_own_cgroups,
+    )
     from shim.cgroups.manager import HybridManager, V1Manager, V2Manager, manager_for
+    from shim.cgroups.paths import V1_SUBSYSTEMS, container_paths, resolve_paths
+    from shim.cgroups.placement import add_process, create, is_frozen, planned, procs, remove
 
-_LAZY = {
-    "check_resources": "shim.cgroups.checks",
-    "HybridManager": "shim.cgroups.manager",
-    "V1Manager": "shim.cgroups.manager",
-    "V2Manager": "shim.cgroups.manager",
-    "manager_for": "shim.cgroups.manager",
+_MODULES = {
+    "checks": ("check_resources",),
+    "hierarchy": (
+        *("Hierarchy", "Mount", "parse_mountinfo", "parse_proc_cgroup"),
+        *("read_hierarchy", "read_own_cgroups"),
+    ),
+    "manager": ("HybridManager", "V1Manager", "V2Manager", "manager_for"),
+    "paths": ("V1_SUBSYSTEMS", "container_paths", "resolve_paths"),
+    "placement": ("add_process", "create", "is_frozen", "planned", "procs", "remove"),
 }
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "V1_SUBSYSTEMS",
@@ -61,4 +64,5 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    __import__(f"{__name__}.{module}")  # importlib itself would cost an import
+    return getattr(sys.modules[f"{__name__}.{module}"], name)

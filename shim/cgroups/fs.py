@@ -19,8 +19,8 @@ MAX_U64 = (1 << 64) - 1
 def read(path: str) -> str | None:
     """The file's text, or None if it (or its directory) does not exist."""
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            return f.read()
+        with open(path, "rb") as f:  # bytes: a text file would import a codec module
+            return f.read().decode("ascii", "replace")
     except OSError as err:
         if err.errno in MISSING:
             return None

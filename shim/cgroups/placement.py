@@ -242,8 +242,8 @@ def _write_procs(directory: str, pid: int) -> None:
 def _read(path: str) -> str | None:
     """The file's text, or None if it (or its directory) does not exist."""
     try:
-        with open(path, encoding="ascii") as f:
-            return f.read()
+        with open(path, "rb") as f:  # bytes: a text file would import a codec module
+            return f.read().decode("ascii")
     except OSError as err:
         if err.errno in _MISSING:
             return None

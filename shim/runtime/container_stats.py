@@ -89,8 +89,8 @@ def live_pid(state: State) -> int:
 def network_interfaces(pid: int) -> list[dict[str, object]] | None:
     """Counters of every interface but `lo` in the namespace of `pid`, or None."""
     try:
-        with open(f"/proc/{pid}/net/dev", encoding="ascii", errors="replace") as f:
-            text = f.read()
+        with open(f"/proc/{pid}/net/dev", "rb") as f:
+            text = f.read().decode("ascii", "replace")
     except OSError:
         return None
     return parse_net_dev(text)

@@ -12,10 +12,13 @@ import os
 import time
 from typing import TYPE_CHECKING
 
-from shim.cgroups import add_process, container_paths, manager_for, read_hierarchy
-from shim.cgroups import create as create_cgroups
-from shim.cgroups import planned as planned_cgroups
 from shim.cgroups.devices import Rule, rule_of
+from shim.cgroups.hierarchy import read_hierarchy
+from shim.cgroups.manager import manager_for
+from shim.cgroups.paths import container_paths
+from shim.cgroups.placement import add_process
+from shim.cgroups.placement import create as create_cgroups
+from shim.cgroups.placement import planned as planned_cgroups
 from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
 from shim.init.boot import build_boot
 from shim.init.idmap import map_text, write_id_maps

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from shim.cgroups import add_process
+from shim.cgroups.placement import add_process
 from shim.errors import InvalidConfig, WrongState
 from shim.init import protocol as p
 from shim.init.boot import CLONE_FLAGS, check_size, process_tlvs, seccomp_tlvs

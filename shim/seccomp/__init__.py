@@ -1,21 +1,34 @@
 """linux.seccomp compiled to classic BPF in the parent; the init helper only loads it.
 
-Cheap to import (`shim features` reads the SUPPORTED_* tuples): libseccomp, through
-cffi, is opened on the first compile_filter or libseccomp_version call.
+Nothing is imported eagerly (`shim features` reads only the SUPPORTED_* tuples):
+each name below loads its module on first use, and libseccomp, through cffi, is
+opened on the first compile_filter or libseccomp_version call.
 """
 
-from shim.seccomp.compile import (
-    CompiledFilter,
-    compile_filter,
-    libseccomp_version,
-    profile_enabled,
-)
-from shim.seccomp.names import (
-    SUPPORTED_ACTIONS,
-    SUPPORTED_ARCHES,
-    SUPPORTED_FLAGS,
-    SUPPORTED_OPERATORS,
-)
+from __future__ import annotations
+
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from shim.seccomp.compile import (
+        CompiledFilter,
+        compile_filter,
+        libseccomp_version,
+        profile_enabled,
+    )
+    from shim.seccomp.names import (
+        SUPPORTED_ACTIONS,
+        SUPPORTED_ARCHES,
+        SUPPORTED_FLAGS,
+        SUPPORTED_OPERATORS,
+    )
+
+_MODULES = {
+    "compile": ("CompiledFilter", "compile_filter", "libseccomp_version", "profile_enabled"),
+    "names": ("SUPPORTED_ACTIONS", "SUPPORTED_ARCHES", "SUPPORTED_FLAGS", "SUPPORTED_OPERATORS"),
+}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "SUPPORTED_ACTIONS",
@@ -27,3 +40,11 @@ __all__ = [
     "libseccomp_version",
     "profile_enabled",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    __import__(f"{__name__}.{module}")  # importlib itself would cost an import
+    return getattr(sys.modules[f"{__name__}.{module}"], name)

@@ -1,21 +1,21 @@
 """The OCI runtime spec: Structs, loading, validation, and what `spec`/`features` print.
 
-`spec` and `features` must start fast, so the msgspec half (model, load, validate) and
-busybox_bundle are imported on first use of one of their names.
+Nothing is imported eagerly: `start` and `delete` need only `oci_state`, and the
+msgspec half (model, load, validate) costs `create` alone. Each name below loads its
+module on first use; code inside shim imports the modules.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Final
+import sys
 
-from shim.spec.caps import CAP_NAMES, CAPS, cap_mask
-from shim.spec.default import default_config
-from shim.spec.features import features_json
-from shim.spec.kernel_names import NAMESPACES, PROPAGATIONS, RLIMITS
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.busybox import busybox_bundle
+    from shim.spec.caps import CAP_NAMES, CAPS, cap_mask
+    from shim.spec.default import default_config
+    from shim.spec.features import features_json
+    from shim.spec.kernel_names import NAMESPACES, PROPAGATIONS, RLIMITS
     from shim.spec.load import load_process, load_spec
     from shim.spec.model import (
         Capabilities,
@@ -37,18 +37,22 @@ if TYPE_CHECKING:
     from shim.spec.resources import Resources
     from shim.spec.validate import validate_spec
 
-_LAZY_MODULES: Final = {
-    "shim.spec.busybox": ("busybox_bundle",),
-    "shim.spec.load": ("load_process", "load_spec"),
-    "shim.spec.process_rules": ("validate_process",),
-    "shim.spec.validate": ("validate_spec",),
-    "shim.spec.resources": ("Resources",),
-    "shim.spec.model": (
+_MODULES = {
+    "busybox": ("busybox_bundle",),
+    "caps": ("CAP_NAMES", "CAPS", "cap_mask"),
+    "default": ("default_config",),
+    "features": ("features_json",),
+    "kernel_names": ("NAMESPACES", "PROPAGATIONS", "RLIMITS"),
+    "load": ("load_process", "load_spec"),
+    "model": (
         *("Capabilities", "Device", "Hook", "Hooks", "IDMapping", "Linux", "Mount"),
         *("Namespace", "Process", "Rlimit", "Root", "Seccomp", "Spec", "User"),
     ),
+    "process_rules": ("validate_process",),
+    "resources": ("Resources",),
+    "validate": ("validate_spec",),
 }
-_LAZY: Final = {name: module for module, names in _LAZY_MODULES.items() for name in names}
+_LAZY = {name: module for module, names in _MODULES.items() for name in names}
 
 __all__ = [
     "CAPS",
@@ -86,4 +90,5 @@ def __getattr__(name: str) -> object:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    __import__(f"{__name__}.{module}")  # importlib itself would cost an import
+    return getattr(sys.modules[f"{__name__}.{module}"], name)

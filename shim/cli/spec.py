@@ -13,14 +13,14 @@ if TYPE_CHECKING:
 
 
 def cmd_spec(inv: Invocation) -> int:
-    from shim.spec import default_config
+    from shim.spec.default import default_config
 
     bundle = inv.flag_str("bundle") or "."
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise ShimError("File config.json exists. Remove it first")
     if inv.flag_bool("busybox"):
-        from shim.spec import busybox_bundle
+        from shim.spec.busybox import busybox_bundle
 
         busybox_bundle(bundle, rootless=inv.flag_bool("rootless"))
         return 0
@@ -34,7 +34,7 @@ def cmd_spec(inv: Invocation) -> int:
 
 
 def cmd_features(inv: Invocation) -> int:
-    from shim.spec import features_json
+    from shim.spec.features import features_json
 
     sys.stdout.buffer.write(features_json())
     return 0

@@ -136,7 +136,7 @@ def seccomp_tlvs(w: TlvWriter, profile: Seccomp | None) -> bool:
     """The compiled filter; True when it is a notify filter (H2 then sends its listener)."""
     if profile is None:
         return False
-    from shim.seccomp import compile_filter, profile_enabled  # libseccomp only when asked
+    from shim.seccomp.compile import compile_filter, profile_enabled  # libseccomp when asked
 
     if not profile_enabled(profile):
         return False

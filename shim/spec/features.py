@@ -89,7 +89,7 @@ FEATURE_NAMESPACES: Final = ("cgroup", "ipc", "mount", "network", "pid", "time",
 
 
 def _seccomp() -> dict[str, object]:
-    from shim.seccomp import SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS
+    from shim.seccomp.names import SUPPORTED_ACTIONS, SUPPORTED_ARCHES, SUPPORTED_OPERATORS
 
     return {
         "enabled": True,
@@ -100,7 +100,7 @@ def _seccomp() -> dict[str, object]:
 
 
 def _annotations() -> dict[str, str]:
-    from shim.seccomp import libseccomp_version
+    from shim.seccomp.compile import libseccomp_version
 
     notes = {"org.opencontainers.runc.version": __version__}
     version = libseccomp_version()

@@ -35,6 +35,14 @@ class _ScanContext:
     array_hook = None  # read from Python 3.15 on
 
 
+class JSONDecodeError(ValueError):
+    """Malformed JSON; `pos` is the character index where it went wrong (as the stdlib's)."""
+
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.pos = pos
+
+
 def _position(doc: str, pos: int) -> str:
     line = doc.count("\n", 0, pos) + 1
     column = pos - doc.rfind("\n", 0, pos)
@@ -44,13 +52,16 @@ def _position(doc: str, pos: int) -> str:
 def loads(data: bytes | str) -> object:
     """Decode one JSON document.
 
-    Raises ValueError (message ends with `line L column C (char N)`) on malformed
-    input, trailing data or bytes that are not UTF-8, and for nesting too deep to decode.
+    Raises ValueError (message ends with `line L column C (char N)`, and its `pos`
+    attribute is N) on malformed input or trailing data, ValueError (no `pos`) for
+    nesting too deep to decode, and UnicodeDecodeError (a ValueError too) for bytes that
+    are not UTF-8.
     """
     if isinstance(data, bytes):
         data = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
     elif data.startswith("\ufeff"):
-        raise ValueError(f"Unexpected UTF-8 BOM (decode using utf-8-sig): {_position(data, 0)}")
+        message = f"Unexpected UTF-8 BOM (decode using utf-8-sig): {_position(data, 0)}"
+        raise JSONDecodeError(message, 0)
     scan = _json.make_scanner(_ScanContext())  # type: ignore[arg-type]  # duck-typed context
     start = len(data) - len(data.lstrip(_WHITESPACE))
     try:
@@ -64,12 +75,12 @@ def loads(data: bytes | str) -> object:
 
             obj, end = scan(data, start)
     except StopIteration as err:
-        raise ValueError(f"Expecting value: {_position(data, err.value)}") from None
+        raise JSONDecodeError(f"Expecting value: {_position(data, err.value)}", err.value) from None
     except RecursionError:
         raise ValueError("nested too deeply (exceeded max depth)") from None
     extra = len(data) - len(data[end:].lstrip(_WHITESPACE))
     if extra != len(data):
-        raise ValueError(f"Extra data: {_position(data, extra)}")
+        raise JSONDecodeError(f"Extra data: {_position(data, extra)}", extra)
     return obj
 
 

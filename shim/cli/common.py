@@ -35,22 +35,3 @@ def console_fd(inv: Invocation, terminal: bool, detached: bool) -> int | None:
     from shim.io.console import connect_console_socket
 
     return connect_console_socket(socket_path)
-
-
-def preload_msgspec() -> None:
-    """Import msgspec without typing_extensions, for the one-shot commands that decode a spec.
-
-    msgspec uses typing_extensions when it can, and that import pulls in `inspect`: about
-    10 ms of every `create` (bench/). On Python 3.11 msgspec falls back to `typing`, which
-    has everything it needs. The block is lifted right after, so anything imported later
-    (anyio) gets the real typing_extensions.
-    """
-    import sys
-
-    if "msgspec" in sys.modules or "typing_extensions" in sys.modules:
-        return
-    sys.modules["typing_extensions"] = None  # type: ignore[assignment]
-    try:
-        import msgspec  # noqa: F401
-    finally:
-        del sys.modules["typing_extensions"]

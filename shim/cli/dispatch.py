@@ -11,7 +11,6 @@ import sys
 
 from shim import OCI_VERSION, __version__
 from shim.cli.args import Invocation, help_text, parse_command, parse_globals
-from shim.cli.common import preload_msgspec
 from shim.errors import ExecFailed, ShimError, UnknownCommand, UsageError
 from shim.logs import Logger, get_logger, report_fatal, setup
 
@@ -82,8 +81,6 @@ def _dispatch(inv: Invocation, log: Logger) -> int:
     if inv.help or inv.command is None:
         sys.stdout.write(help_text(inv.command))
         return 0
-    if inv.command in ("create", "run", "exec", "update", "checkpoint", "restore"):
-        preload_msgspec()
     try:
         return _verb(inv.command)(inv)
     except ShimError as err:

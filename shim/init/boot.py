@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from shim.errors import InvalidConfig, Unsupported
 from shim.init import protocol as p
@@ -14,6 +13,7 @@ from shim.spec.caps import cap_mask
 from shim.spec.oci_state import oci_state
 from shim.spec.validate import sysctl_path
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.model import Hook, Process, Seccomp, Spec
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
 from shim.errors import InitFailed, InvalidConfig
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.model import IDMapping
 

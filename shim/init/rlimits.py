@@ -4,11 +4,11 @@ could not raise its own hard limits."""
 from __future__ import annotations
 
 import resource
-from typing import TYPE_CHECKING
 
 from shim.errors import InitFailed
 from shim.spec.kernel_names import RLIMITS
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.model import Rlimit
 

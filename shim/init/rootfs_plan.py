@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from shim.errors import InvalidConfig
 from shim.init import protocol as p
@@ -24,6 +23,7 @@ from shim.init.mount_options import (
     parse_options,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.model import Device, Mount, Spec
 

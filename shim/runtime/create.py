@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
 
 from shim.cgroups.devices import Rule, rule_of
 from shim.cgroups.hierarchy import read_hierarchy
@@ -34,6 +33,7 @@ from shim.spec.load import load_spec
 from shim.spec.oci_state import oci_state
 from shim.spec.validate import validate_spec
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cancel import CancelToken
     from shim.children import Child, ChildReaper
@@ -345,11 +345,9 @@ class _Creation:
 
 
 def _to_builtins(spec: Spec) -> dict[str, object]:
-    import msgspec
+    from shim.records import to_builtins
 
-    data = msgspec.to_builtins(spec)
-    assert isinstance(data, dict)
-    return data
+    return to_builtins(spec)
 
 
 def create_container(

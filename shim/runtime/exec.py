@@ -9,9 +9,6 @@ and execs. EOF on its channel means the exec happened.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-import msgspec
 
 from shim.cgroups.placement import add_process
 from shim.errors import InvalidConfig, WrongState
@@ -22,6 +19,7 @@ from shim.init.rlimits import apply_rlimits
 from shim.init.seccomp_listener import send_listener
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
+from shim.records import convert, replace
 from shim.runtime.container import Container
 from shim.runtime.status import PAUSED, STOPPED, open_init
 from shim.spec.caps import CAPS
@@ -30,6 +28,7 @@ from shim.spec.model import Capabilities, Process, Seccomp
 from shim.spec.oci_state import oci_state
 from shim.spec.process_rules import validate_process
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -147,12 +146,12 @@ def _add_caps(names: list[str], proc: Process) -> None:
 
 def build_process(state: State, opts: ExecOptions) -> Process:
     """The process to run: a process.json, or the container's process with the flags on top."""
-    base = msgspec.convert(state.config.get("process") or {}, type=Process)
+    base = convert(state.config.get("process") or {}, Process)
     if opts.process is not None:
         proc = (
             load_process(opts.process, "process")
             if isinstance(opts.process, bytes)
-            else msgspec.structs.replace(opts.process)
+            else replace(opts.process)
         )
         validate_process(proc)
         return proc
@@ -169,7 +168,7 @@ def build_process(state: State, opts: ExecOptions) -> Process:
         return proc
     if not opts.args:
         raise InvalidConfig("process args cannot be empty")
-    proc = msgspec.structs.replace(base, args=opts.args, terminal=opts.tty)
+    proc = replace(base, args=opts.args, terminal=opts.tty)
     proc.env = _merge_env(base.env, opts.env)
     if opts.cwd:
         proc.cwd = opts.cwd
@@ -282,7 +281,7 @@ def _container_seccomp(state: State) -> Seccomp | None:
     """exec runs under the container's filter (runc's rule)."""
     linux = state.config.get("linux")
     raw = linux.get("seccomp") if isinstance(linux, dict) else None
-    return msgspec.convert(raw, type=Seccomp) if raw else None
+    return convert(raw, Seccomp) if raw else None
 
 
 def _send_listener(state: State, seccomp: Seccomp | None, pid: int, fd: int) -> None:

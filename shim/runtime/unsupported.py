@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from shim.cgroups.checks import check_resources
 from shim.errors import InvalidConfig, Unsupported
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.spec.model import Spec
 

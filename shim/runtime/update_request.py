@@ -16,14 +16,15 @@ if TYPE_CHECKING:
 
 def from_json(raw: bytes) -> Resources:
     """`-r`: a LinuxResources object decoded over runc's zeros; unknown keys ignored."""
-    import msgspec
-
+    from shim.records import DecodeError, decode_json
     from shim.spec.resources import CPU, BlockIO, Memory, Pids, Resources
 
     try:
-        given = msgspec.json.decode(raw, type=Resources)
-    except msgspec.DecodeError as err:
+        given = decode_json(raw, Resources)
+    except DecodeError as err:
         raise InvalidConfig(f"resources: {err}") from None
+    except UnicodeDecodeError as err:
+        raise InvalidConfig(f"resources: not valid UTF-8 at byte {err.start}") from None
     except RecursionError:
         raise InvalidConfig("resources: nested too deeply (exceeded max depth)") from None
     mem, cpu, bio = given.memory or Memory(), given.cpu or CPU(), given.block_io or BlockIO()

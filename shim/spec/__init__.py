@@ -1,7 +1,7 @@
-"""The OCI runtime spec: Structs, loading, validation, and what `spec`/`features` print.
+"""The OCI runtime spec: Records, loading, validation, and what `spec`/`features` print.
 
-Nothing is imported eagerly: `start` and `delete` need only `oci_state`, and the
-msgspec half (model, load, validate) costs `create` alone. Each name below loads its
+Nothing is imported eagerly: `start` and `delete` need only `oci_state`, and the Record
+half (model, load, validate) only `create`, `run` and `exec`. Each name below loads its
 module on first use; code inside shim imports the modules.
 """
 

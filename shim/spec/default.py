@@ -1,6 +1,6 @@
 """What `spec` writes: runc's default config.json, byte for byte.
 
-Kept free of msgspec: `shim spec` should start fast. The dicts keep runc's key order.
+Kept free of the Records: `shim spec` should start fast. The dicts keep runc's key order.
 """
 
 from __future__ import annotations

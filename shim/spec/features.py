@@ -1,7 +1,7 @@
 """What `features` prints: runc 1.1's document shape, stating what shim implements.
 
 The OCI features document lists what the runtime recognizes, decided when it is built,
-not what this host offers. Kept free of msgspec: `shim features` should start fast.
+not what this host offers. Kept free of the Records: `shim features` should start fast.
 """
 
 from __future__ import annotations

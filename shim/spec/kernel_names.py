@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Final
+
 
 # OCI namespace type -> CLONE_NEW* flag (linux/sched.h).
 NAMESPACES: Final[Mapping[str, int]] = {

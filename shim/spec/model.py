@@ -1,20 +1,19 @@
-"""The OCI runtime spec 1.0-1.2 (Linux) as msgspec Structs: what config.json holds.
+"""The OCI runtime spec 1.0-1.2 (Linux) as Records (`shim.records`): what config.json holds.
 
 Names follow the spec's Go bindings; `rename="camel"` gives the JSON name, and
-`msgspec.field(name=...)` spells the few that are not plain camel case
+`field(name=...)` spells the few that are not plain camel case
 (`containerID`, `classID`, `execCPUAffinity`...). Unknown fields are ignored, as
 OCI requires. A Go pointer is `X | None = None`; a Go slice or map defaults empty.
 """
 
 from __future__ import annotations
 
-import msgspec
-
+from shim.records import Record, field
 from shim.spec._ints import I32, I64, U32, U64
 from shim.spec.resources import Resources
 
 
-class _Struct(msgspec.Struct, rename="camel", omit_defaults=True):
+class _Struct(Record, rename="camel", omit_defaults=True):
     pass
 
 
@@ -27,16 +26,16 @@ class User(_Struct):
     uid: U32 = 0
     gid: U32 = 0
     umask: U32 | None = None
-    additional_gids: list[U32] = msgspec.field(default_factory=list)
+    additional_gids: list[U32] = field(default_factory=list)
     username: str = ""
 
 
 class Capabilities(_Struct):
-    bounding: list[str] = msgspec.field(default_factory=list)
-    effective: list[str] = msgspec.field(default_factory=list)
-    inheritable: list[str] = msgspec.field(default_factory=list)
-    permitted: list[str] = msgspec.field(default_factory=list)
-    ambient: list[str] = msgspec.field(default_factory=list)
+    bounding: list[str] = field(default_factory=list)
+    effective: list[str] = field(default_factory=list)
+    inheritable: list[str] = field(default_factory=list)
+    permitted: list[str] = field(default_factory=list)
+    ambient: list[str] = field(default_factory=list)
 
 
 class Rlimit(_Struct):
@@ -49,14 +48,14 @@ class Scheduler(_Struct):
     policy: str
     nice: I32 = 0
     priority: I32 = 0
-    flags: list[str] = msgspec.field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     runtime: U64 = 0
     deadline: U64 = 0
     period: U64 = 0
 
 
 class IOPriority(_Struct):
-    class_: str = msgspec.field(name="class")
+    class_: str = field(name="class")
     priority: int = 0
 
 
@@ -70,20 +69,20 @@ class Process(_Struct):
 
     terminal: bool = False
     console_size: ConsoleSize | None = None
-    user: User = msgspec.field(default_factory=User)
-    args: list[str] = msgspec.field(default_factory=list)
+    user: User = field(default_factory=User)
+    args: list[str] = field(default_factory=list)
     command_line: str = ""  # Windows only; kept so a round trip loses nothing
-    env: list[str] = msgspec.field(default_factory=list)
+    env: list[str] = field(default_factory=list)
     cwd: str = ""
     capabilities: Capabilities | None = None
-    rlimits: list[Rlimit] = msgspec.field(default_factory=list)
+    rlimits: list[Rlimit] = field(default_factory=list)
     no_new_privileges: bool = False
     apparmor_profile: str = ""
     oom_score_adj: int | None = None
     scheduler: Scheduler | None = None
     selinux_label: str = ""
     io_priority: IOPriority | None = None
-    exec_cpu_affinity: ExecCPUAffinity | None = msgspec.field(default=None, name="execCPUAffinity")
+    exec_cpu_affinity: ExecCPUAffinity | None = field(default=None, name="execCPUAffinity")
 
 
 class Root(_Struct):
@@ -92,8 +91,8 @@ class Root(_Struct):
 
 
 class IDMapping(_Struct):
-    container_id: U32 = msgspec.field(name="containerID")
-    host_id: U32 = msgspec.field(name="hostID")
+    container_id: U32 = field(name="containerID")
+    host_id: U32 = field(name="hostID")
     size: U32
 
 
@@ -101,25 +100,25 @@ class Mount(_Struct):
     destination: str
     type: str = ""
     source: str = ""
-    options: list[str] = msgspec.field(default_factory=list)
-    uid_mappings: list[IDMapping] = msgspec.field(default_factory=list)
-    gid_mappings: list[IDMapping] = msgspec.field(default_factory=list)
+    options: list[str] = field(default_factory=list)
+    uid_mappings: list[IDMapping] = field(default_factory=list)
+    gid_mappings: list[IDMapping] = field(default_factory=list)
 
 
 class Hook(_Struct):
     path: str
-    args: list[str] = msgspec.field(default_factory=list)
-    env: list[str] = msgspec.field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
     timeout: int | None = None  # seconds
 
 
 class Hooks(_Struct):
-    prestart: list[Hook] = msgspec.field(default_factory=list)  # deprecated, still run
-    create_runtime: list[Hook] = msgspec.field(default_factory=list)
-    create_container: list[Hook] = msgspec.field(default_factory=list)
-    start_container: list[Hook] = msgspec.field(default_factory=list)
-    poststart: list[Hook] = msgspec.field(default_factory=list)
-    poststop: list[Hook] = msgspec.field(default_factory=list)
+    prestart: list[Hook] = field(default_factory=list)  # deprecated, still run
+    create_runtime: list[Hook] = field(default_factory=list)
+    create_container: list[Hook] = field(default_factory=list)
+    start_container: list[Hook] = field(default_factory=list)
+    poststart: list[Hook] = field(default_factory=list)
+    poststop: list[Hook] = field(default_factory=list)
 
 
 class Namespace(_Struct):
@@ -153,48 +152,48 @@ class Syscall(_Struct):
     names: list[str]
     action: str
     errno_ret: U32 | None = None
-    args: list[SeccompArg] = msgspec.field(default_factory=list)
+    args: list[SeccompArg] = field(default_factory=list)
 
 
 class Seccomp(_Struct):
     default_action: str
     default_errno_ret: U32 | None = None
-    architectures: list[str] = msgspec.field(default_factory=list)
-    flags: list[str] = msgspec.field(default_factory=list)
+    architectures: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
     listener_path: str = ""
     listener_metadata: str = ""
-    syscalls: list[Syscall] = msgspec.field(default_factory=list)
+    syscalls: list[Syscall] = field(default_factory=list)
 
 
 class IntelRdt(_Struct):
-    clos_id: str = msgspec.field(default="", name="closID")
+    clos_id: str = field(default="", name="closID")
     l3_cache_schema: str = ""
     mem_bw_schema: str = ""
-    enable_cmt: bool = msgspec.field(default=False, name="enableCMT")
-    enable_mbm: bool = msgspec.field(default=False, name="enableMBM")
+    enable_cmt: bool = field(default=False, name="enableCMT")
+    enable_mbm: bool = field(default=False, name="enableMBM")
 
 
 class Personality(_Struct):
     domain: str  # "LINUX" or "LINUX32"
-    flags: list[str] = msgspec.field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
 
 class Linux(_Struct):
-    uid_mappings: list[IDMapping] = msgspec.field(default_factory=list)
-    gid_mappings: list[IDMapping] = msgspec.field(default_factory=list)
-    sysctl: dict[str, str] = msgspec.field(default_factory=dict)
+    uid_mappings: list[IDMapping] = field(default_factory=list)
+    gid_mappings: list[IDMapping] = field(default_factory=list)
+    sysctl: dict[str, str] = field(default_factory=dict)
     resources: Resources | None = None
     cgroups_path: str = ""
-    namespaces: list[Namespace] = msgspec.field(default_factory=list)
-    devices: list[Device] = msgspec.field(default_factory=list)
+    namespaces: list[Namespace] = field(default_factory=list)
+    devices: list[Device] = field(default_factory=list)
     seccomp: Seccomp | None = None
     rootfs_propagation: str = ""
-    masked_paths: list[str] = msgspec.field(default_factory=list)
-    readonly_paths: list[str] = msgspec.field(default_factory=list)
+    masked_paths: list[str] = field(default_factory=list)
+    readonly_paths: list[str] = field(default_factory=list)
     mount_label: str = ""
     intel_rdt: IntelRdt | None = None
     personality: Personality | None = None
-    time_offsets: dict[str, TimeOffset] = msgspec.field(default_factory=dict)
+    time_offsets: dict[str, TimeOffset] = field(default_factory=dict)
 
 
 class Spec(_Struct):
@@ -205,7 +204,7 @@ class Spec(_Struct):
     root: Root | None = None
     hostname: str = ""
     domainname: str = ""
-    mounts: list[Mount] = msgspec.field(default_factory=list)
+    mounts: list[Mount] = field(default_factory=list)
     hooks: Hooks | None = None
-    annotations: dict[str, str] = msgspec.field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
     linux: Linux | None = None

@@ -5,16 +5,19 @@ The first four messages are runc's (`validateProcessSpec`); the others name the 
 
 from __future__ import annotations
 
-import json
 import posixpath
-from typing import Final
 
 from shim.errors import InvalidConfig
+from shim.json_codec import dumps
 from shim.spec.caps import CAPS
 from shim.spec.kernel_names import RLIMITS
 from shim.spec.model import Capabilities, Process, Rlimit, Scheduler, User
 
-_U64_MAX: Final = (1 << 64) - 1  # RLIM_INFINITY; msgspec accepts bigger ints than Go does
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Final
+
+_U64_MAX: Final = (1 << 64) - 1  # RLIM_INFINITY; decoding accepts bigger ints than Go does
 # runc's user.maxID. Above it, 4294967295 is (uid_t)-1, which setresuid(2) and setgroups
 # take as "leave unchanged": a config asking for it would run as root.
 ID_MAX: Final = (1 << 31) - 1
@@ -34,7 +37,7 @@ _SCHED_POLICIES: Final = frozenset(
 
 def quote(text: str) -> str:
     """Go's %q, near enough: runc quotes names this way in its messages."""
-    return json.dumps(text, ensure_ascii=False)
+    return dumps(text)
 
 
 def validate_process(process: Process | None) -> None:

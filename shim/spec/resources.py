@@ -6,12 +6,11 @@ which is not the same as 0.
 
 from __future__ import annotations
 
-import msgspec
-
+from shim.records import Record, field
 from shim.spec._ints import I64, U16, U32, U64
 
 
-class _Struct(msgspec.Struct, rename="camel", omit_defaults=True):
+class _Struct(Record, rename="camel", omit_defaults=True):
     pass
 
 
@@ -30,9 +29,9 @@ class Memory(_Struct):
     reservation: I64 | None = None
     swap: I64 | None = None  # memory+swap, as in cgroup v1
     kernel: I64 | None = None
-    kernel_tcp: I64 | None = msgspec.field(default=None, name="kernelTCP")
+    kernel_tcp: I64 | None = field(default=None, name="kernelTCP")
     swappiness: U64 | None = None
-    disable_oom_killer: bool | None = msgspec.field(default=None, name="disableOOMKiller")
+    disable_oom_killer: bool | None = field(default=None, name="disableOOMKiller")
     use_hierarchy: bool | None = None
     check_before_update: bool | None = None
 
@@ -69,13 +68,13 @@ class ThrottleDevice(_Struct):
 class BlockIO(_Struct):
     weight: U16 | None = None
     leaf_weight: U16 | None = None
-    weight_device: list[WeightDevice] = msgspec.field(default_factory=list)
-    throttle_read_bps_device: list[ThrottleDevice] = msgspec.field(default_factory=list)
-    throttle_write_bps_device: list[ThrottleDevice] = msgspec.field(default_factory=list)
-    throttle_read_iops_device: list[ThrottleDevice] = msgspec.field(
+    weight_device: list[WeightDevice] = field(default_factory=list)
+    throttle_read_bps_device: list[ThrottleDevice] = field(default_factory=list)
+    throttle_write_bps_device: list[ThrottleDevice] = field(default_factory=list)
+    throttle_read_iops_device: list[ThrottleDevice] = field(
         default_factory=list, name="throttleReadIOPSDevice"
     )
-    throttle_write_iops_device: list[ThrottleDevice] = msgspec.field(
+    throttle_write_iops_device: list[ThrottleDevice] = field(
         default_factory=list, name="throttleWriteIOPSDevice"
     )
 
@@ -91,8 +90,8 @@ class InterfacePriority(_Struct):
 
 
 class Network(_Struct):
-    class_id: U32 | None = msgspec.field(default=None, name="classID")
-    priorities: list[InterfacePriority] = msgspec.field(default_factory=list)
+    class_id: U32 | None = field(default=None, name="classID")
+    priorities: list[InterfacePriority] = field(default_factory=list)
 
 
 class Rdma(_Struct):
@@ -101,12 +100,12 @@ class Rdma(_Struct):
 
 
 class Resources(_Struct):
-    devices: list[DeviceRule] = msgspec.field(default_factory=list)
+    devices: list[DeviceRule] = field(default_factory=list)
     memory: Memory | None = None
     cpu: CPU | None = None
     pids: Pids | None = None
-    block_io: BlockIO | None = msgspec.field(default=None, name="blockIO")
-    hugepage_limits: list[HugepageLimit] = msgspec.field(default_factory=list)
+    block_io: BlockIO | None = field(default=None, name="blockIO")
+    hugepage_limits: list[HugepageLimit] = field(default_factory=list)
     network: Network | None = None
-    rdma: dict[str, Rdma] = msgspec.field(default_factory=dict)
-    unified: dict[str, str] = msgspec.field(default_factory=dict)  # cgroup v2 file -> value
+    rdma: dict[str, Rdma] = field(default_factory=dict)
+    unified: dict[str, str] = field(default_factory=dict)  # cgroup v2 file -> value

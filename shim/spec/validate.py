@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Callable
-from typing import Final
 
 from shim.errors import InvalidConfig
 from shim.spec.kernel_names import DEVICE_TYPES, NAMESPACES, PROPAGATIONS
 from shim.spec.model import Hook, IDMapping, Linux, Spec
 from shim.spec.process_rules import ID_MAX, ID_RANGE, check_id, quote, validate_process
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Final
 
 # Only the IPC namespace isolates these (runc's list); fs.mqueue.* too.
 _IPC_SYSCTLS: Final = frozenset(

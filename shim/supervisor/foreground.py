@@ -9,8 +9,8 @@ own status.
 
 from __future__ import annotations
 
+import _signal  # the C module: `signal` builds enums at import (enum, functools...)
 import os
-import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from shim.supervisor.reaper import Reaper
     from shim.supervisor.relay import Relay
 
-UNFORWARDED = {signal.SIGCHLD, signal.SIGWINCH, signal.SIGKILL, signal.SIGSTOP}
+UNFORWARDED = {_signal.SIGCHLD, _signal.SIGWINCH, _signal.SIGKILL, _signal.SIGSTOP}
 
 
 class SignalForwarder:
@@ -42,18 +42,18 @@ class SignalForwarder:
         return self._wake_r
 
     def install(self) -> None:
-        for sig in signal.valid_signals():
-            if sig not in UNFORWARDED and sig < signal.SIGRTMIN:
-                signal.signal(sig, self._on_signal)
-        signal.signal(signal.SIGCHLD, self._wake)
-        signal.signal(signal.SIGWINCH, self._winch)
+        for sig in _signal.valid_signals():
+            if sig not in UNFORWARDED and sig < _signal.SIGRTMIN:
+                _signal.signal(sig, self._on_signal)
+        _signal.signal(_signal.SIGCHLD, self._wake)
+        _signal.signal(_signal.SIGWINCH, self._winch)
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         if self.pidfd < 0:
             self.pending.append(signum)
             return
         try:
-            signal.pidfd_send_signal(self.pidfd, signum)
+            _signal.pidfd_send_signal(self.pidfd, signum)
         except ProcessLookupError:
             pass
 

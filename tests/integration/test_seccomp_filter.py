@@ -21,10 +21,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-import msgspec
 import pytest
 from cffi import FFI
 
+from shim.records import convert
 from shim.seccomp import CompiledFilter, compile_filter
 from shim.spec.model import Seccomp
 from shim.sys import libseccomp as _libseccomp
@@ -59,7 +59,7 @@ def _nr(name: str) -> int:
 
 
 def compiled(**profile: object) -> CompiledFilter:
-    return compile_filter(msgspec.convert(profile, Seccomp))
+    return compile_filter(convert(profile, Seccomp))
 
 
 def load(f: CompiledFilter) -> int:
@@ -396,7 +396,7 @@ def containerd_default_profile() -> dict[str, object]:
 
 
 def test_containerd_default_profile_denies_what_it_does_not_list() -> None:
-    f = compile_filter(msgspec.convert(containerd_default_profile(), Seccomp))
+    f = compile_filter(convert(containerd_default_profile(), Seccomp))
 
     def fork_and_reap() -> None:
         pid = os.fork()
@@ -431,7 +431,7 @@ def test_containerd_default_profile_denies_what_it_does_not_list() -> None:
 
 @needs_busybox
 def test_containerd_default_profile_runs_busybox() -> None:
-    f = compile_filter(msgspec.convert(containerd_default_profile(), Seccomp))
+    f = compile_filter(convert(containerd_default_profile(), Seccomp))
 
     def exec_busybox(_: int) -> object:
         os.execv(BUSYBOX, ["busybox", "sh", "-c", "echo ok; ls / >/dev/null && echo listed"])

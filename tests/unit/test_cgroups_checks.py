@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import msgspec
 import pytest
 
 from shim.cgroups.checks import check_resources, parse_cpu_list
 from shim.errors import InvalidConfig, Unsupported
+from shim.records import decode_json
 from shim.spec.resources import Resources
 
 
 def _res(raw: str) -> Resources:
-    return msgspec.json.decode(raw, type=Resources)
+    return decode_json(raw, Resources)
 
 
 @pytest.mark.parametrize(

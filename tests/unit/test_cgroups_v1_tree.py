@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from shim.cgroups.v1 import apply_v1
 from shim.errors import CgroupError, Unsupported
+from shim.records import decode_json
 from shim.spec.resources import Resources
 
 FILES = {
@@ -44,7 +44,7 @@ def _fake_tree(root: Path) -> dict[str, str]:
 
 
 def _res(raw: str) -> Resources:
-    return msgspec.json.decode(raw, type=Resources)
+    return decode_json(raw, Resources)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from shim.cgroups.manager import HybridManager, V1Manager, V2Manager, manager_for
@@ -22,6 +21,7 @@ from shim.cgroups.v2 import (
     weight_to_shares,
 )
 from shim.errors import CgroupError, InvalidConfig, Unsupported
+from shim.records import decode_json
 from shim.spec.resources import Resources
 
 FILES = [
@@ -61,7 +61,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def _res(raw: str) -> Resources:
-    return msgspec.json.decode(raw, type=Resources)
+    return decode_json(raw, Resources)
 
 
 def _read(leaf: Path, name: str) -> str:

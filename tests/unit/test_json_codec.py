@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import pytest
 
@@ -108,6 +110,7 @@ def test_decode_errors_are_value_errors_with_a_position(text: str, message: str)
     with pytest.raises(ValueError, match="char") as caught:
         loads(text)
     assert str(caught.value) == message
+    assert f"(char {getattr(caught.value, 'pos', None)})" in message
 
 
 def test_loads_takes_utf8_bytes_with_or_without_bom() -> None:

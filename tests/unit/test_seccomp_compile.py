@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pytest
 
 from shim.errors import InvalidConfig, Unsupported
+from shim.records import convert
 from shim.seccomp import (
     CompiledFilter,
     bpf,
@@ -33,7 +33,7 @@ on_x86_64 = pytest.mark.skipif(NATIVE != AUDIT_ARCH_X86_64, reason="x86_64's com
 
 
 def compiled(**profile: object) -> CompiledFilter:
-    return compile_filter(msgspec.convert(profile, Seccomp))
+    return compile_filter(convert(profile, Seccomp))
 
 
 def nr(name: str, arch: int | None = None) -> int:

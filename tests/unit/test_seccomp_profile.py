@@ -5,17 +5,17 @@ from __future__ import annotations
 import errno
 from typing import Any
 
-import msgspec
 import pytest
 
 from shim.errors import InvalidConfig
+from shim.records import convert
 from shim.seccomp import names
 from shim.seccomp.profile import Condition, Plan, Rule, translate
 from shim.spec.model import Seccomp
 
 
 def plan(**profile: object) -> Plan:
-    return translate(msgspec.convert(profile, Seccomp))
+    return translate(convert(profile, Seccomp))
 
 
 def rule_actions(p: Plan) -> list[tuple[str, int]]:

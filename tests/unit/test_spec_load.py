@@ -1,13 +1,14 @@
-"""load_spec / load_process: JSON to Structs, errors with the field's path."""
+"""load_spec / load_process: JSON to Records, errors with the field's path."""
 
 from __future__ import annotations
 
 import json
 
-import msgspec
 import pytest
 
 from shim.errors import InvalidConfig
+from shim.json_codec import dumps
+from shim.records import decode_json, to_builtins
 from shim.spec import default_config, load_process, load_spec
 from shim.spec.model import Spec
 
@@ -99,9 +100,9 @@ def test_fields_whose_json_names_are_not_plain_camel_case_load() -> None:
 
 def test_encoding_uses_the_spec_names_and_round_trips() -> None:
     spec = load_spec(json.dumps({"ociVersion": "1.2.0", "linux": _FULL_LINUX}).encode())
-    encoded = json.loads(msgspec.json.encode(spec))
+    encoded = json.loads(dumps(to_builtins(spec)))
     assert encoded["linux"] == _FULL_LINUX | {"personality": {"domain": "LINUX32"}}
-    assert msgspec.json.decode(msgspec.json.encode(spec), type=Spec) == spec
+    assert decode_json(dumps(to_builtins(spec)), Spec) == spec
 
 
 def test_process_fields_load() -> None:

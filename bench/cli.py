@@ -20,8 +20,18 @@ from pathlib import Path
 
 from bench import bundles, proc, report, sandbox
 from bench.context import Context, stderr_progress
-from bench.figures import churn, criu, exec_into, floor, library, lifecycle, memory, stream
-from bench.model import Figure, LibraryResult, Results, RunInfo
+from bench.figures import (
+    churn,
+    criu,
+    exec_into,
+    floor,
+    library,
+    lifecycle,
+    memory,
+    startup,
+    stream,
+)
+from bench.model import Figure, LibraryResult, Results, RunInfo, Startup
 from bench.peers import DEFAULT_RUNTIMES, Peer, make_peers, missing, shim_binary, version
 from bench.plan import FULL, QUICK, Plan
 
@@ -86,15 +96,18 @@ def _info(argv: list[str], plan: Plan, peers: list[Peer]) -> RunInfo:
     )
 
 
-def _measure(ctx: Context, lib_peer: Peer | None) -> tuple[list[Figure], LibraryResult | None]:
-    figures = [floor.measure(ctx), lifecycle.measure_run(ctx)]
-    figures += lifecycle.measure_cycle(ctx)
+def _measure(
+    ctx: Context, lib_peer: Peer | None
+) -> tuple[list[Figure], LibraryResult | None, Startup | None]:
+    figures = [floor.measure(ctx)]
+    light, split = startup.measure(ctx)  # first: it measures the interpreter floor
+    figures += [lifecycle.measure_run(ctx), *lifecycle.measure_cycle(ctx), *light]
     figures += memory.measure(ctx)
     figures += [lifecycle.measure_version(ctx), exec_into.measure(ctx), stream.measure(ctx)]
     figures += churn.measure(ctx)
     figures += criu.measure(ctx)
     lib = library.measure(ctx, lib_peer) if lib_peer is not None else None
-    return figures, lib
+    return figures, lib, split
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -121,7 +134,7 @@ def run(args: argparse.Namespace, argv: list[str], names: list[str]) -> int:
         assert binary is not None  # preflight checked
         built = bundles.build(binary, workdir, plan.stream_mib)
         ctx = Context(peers=peers, bundles=built, plan=plan, workdir=workdir, say=say)
-        figures, lib = _measure(ctx, lib_peer)
+        figures, lib, split = _measure(ctx, lib_peer)
     except proc.BenchError as err:
         failed.append(str(err))
     except KeyboardInterrupt:
@@ -141,7 +154,7 @@ def run(args: argparse.Namespace, argv: list[str], names: list[str]) -> int:
             print(f"bench: files kept in {workdir}", file=sys.stderr)
         return 130 if interrupted else 1
     info.seconds = time.monotonic() - started
-    results = Results(info=info, figures=figures, library=lib, notes=notes)
+    results = Results(info=info, figures=figures, library=lib, startup=split, notes=notes)
     path = args.json or str(RESULTS_DIR / f"{info.date.replace(':', '')}-{plan.mode}.json")
     report.write_json(path, results)
     print(report.render(results), end="")

@@ -33,6 +33,17 @@ class LibraryResult(msgspec.Struct, kw_only=True):
     samples: list[LibrarySample]
 
 
+class Startup(msgspec.Struct, kw_only=True):
+    """Where shim's time goes per command (bench/figures/startup.py), in the same rounds:
+    the interpreter as the script starts it, doing nothing, and per command a process
+    importing only what the command imports."""
+
+    interpreter: str  # the script's #! line: the interpreter and its flags
+    lean: list[float]  # ms: that interpreter doing nothing (left with posix._exit)
+    imports: dict[str, list[float]]  # command -> ms of the imports-only process
+    modules: dict[str, int]  # command -> how many modules it imports
+
+
 class RunInfo(msgspec.Struct, kw_only=True):
     command: str
     date: str  # UTC, ISO 8601
@@ -47,4 +58,5 @@ class Results(msgspec.Struct, kw_only=True):
     info: RunInfo
     figures: list[Figure]
     library: LibraryResult | None = None
+    startup: Startup | None = None
     notes: list[str] = msgspec.field(default_factory=list)

@@ -13,6 +13,7 @@ class Plan:
     cycle_rounds: int  # create / state / start / wait / delete, one container per runtime
     memory_rounds: int
     version_rounds: int
+    startup_rounds: int  # kill, list, and shim's interpreter / imports split
     exec_rounds: int
     stream_mib: int
     stream_rounds: int
@@ -30,6 +31,7 @@ FULL = Plan(
     cycle_rounds=300,
     memory_rounds=30,
     version_rounds=300,
+    startup_rounds=100,
     exec_rounds=300,
     stream_mib=1024,
     stream_rounds=10,
@@ -47,6 +49,7 @@ QUICK = Plan(
     cycle_rounds=20,
     memory_rounds=3,
     version_rounds=20,
+    startup_rounds=6,
     exec_rounds=8,
     stream_mib=64,
     stream_rounds=3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from bench.model import Figure, LibraryResult, Results
+from bench.model import Figure, LibraryResult, Results, Startup
 from bench.stats import median, quantile
 
 SHIMV2_NA = "n/a: containerd shim not built yet"
@@ -18,6 +18,8 @@ LABELS = {
     "create_rss": "peak RSS of `create`",
     "init_rss": "RSS of the waiting init",
     "version": "`--version`",
+    "kill": "`kill`",
+    "list": "`list`",
     "exec": "`exec` of `true`",
     "stream": "stdout throughput of `run`",
     "churn1_rate": "churn, 1 worker",
@@ -140,6 +142,88 @@ def library_table(lib: LibraryResult) -> list[str]:
     return lines
 
 
+# shim's commands as the start-up split names them -> the figure with their totals
+COMMAND_FIGURES = {
+    "--version": "version", "state": "state", "kill": "kill", "list": "list", "start": "start",
+    "delete": "delete", "create": "create", "run": "run", "exec": "exec",
+}  # fmt: skip
+LIGHT = ("state", "kill", "list", "version")  # issue 14: within 3 ms of the bare interpreter
+RUNC_PLUS = ("start", "delete")  # within the bare interpreter plus runc's own time
+RATIO = ("cycle", "run", "exec")  # within 1.5x runc
+
+
+def _medians(figures: list[Figure]) -> dict[str, dict[str, float]]:
+    return {f.key: {n: median(s) for n, s in f.samples.items() if s} for f in figures}
+
+
+def _python_floor(figures: list[Figure]) -> float | None:
+    floors = [f.floor for f in figures if f.floor_name == "python" and f.floor]
+    return median(floors[0]) if floors else None
+
+
+def startup_table(split: Startup, figures: list[Figure], order: list[str]) -> list[str]:
+    """Per command: shim's median split into interpreter, imports and work; the peers'."""
+    meds = _medians(figures)
+    lean = median(split.lean) if split.lean else 0.0
+    peers = [n for n in order if n != "shim"]
+    header = ["command", "shim", "interpreter", "imports", "work", "modules", *peers]
+    rows = []
+    for cmd, key in COMMAND_FIGURES.items():
+        total = meds.get(key, {}).get("shim")
+        imported = split.imports.get(cmd)
+        if total is None or not imported:
+            continue
+        only = median(imported)
+        row = [f"`{cmd}`", fmt(total), fmt(lean), fmt(only - lean), fmt(total - only)]
+        row.append(str(split.modules.get(cmd, "")))
+        row += [fmt(meds[key][p]) if p in meds.get(key, {}) else "n/a" for p in peers]
+        rows.append(row)
+    bare = _python_floor(figures)
+    return [
+        f"**where shim's time goes** (medians, ms): interpreter = `{split.interpreter}` doing"
+        " nothing; imports = a process importing only what the command imports, minus that;"
+        " work = the command minus that process"
+        + (f"; the bare interpreter (`python -c pass`) took {fmt(bare)}" if bare else ""),
+        "",
+        *_markdown(header, rows),
+    ]
+
+
+def targets_table(figures: list[Figure]) -> list[str]:
+    """Issue 14's goals, read off this run's medians."""
+    meds = _medians(figures)
+    bare = _python_floor(figures)
+    rows = []
+    for key in RATIO:
+        shim, runc = meds.get(key, {}).get("shim"), meds.get(key, {}).get("runc")
+        if shim is not None and runc is not None:
+            ratio = shim / runc
+            rows.append([LABELS[key], "<= 1.5x runc", f"{ratio:.2f}x", _met(ratio <= 1.5)])
+    for key in LIGHT:
+        shim = meds.get(key, {}).get("shim")
+        if shim is not None and bare is not None:
+            over = shim - bare
+            goal = "<= python + 3 ms"
+            rows.append([LABELS[key], goal, f"python {over:+.1f} ms", _met(over <= 3.0)])
+    for key in RUNC_PLUS:
+        shim, runc = meds.get(key, {}).get("shim"), meds.get(key, {}).get("runc")
+        if shim is not None and runc is not None and bare is not None:
+            over = shim - bare - runc
+            goal = "<= python + runc"
+            rows.append([LABELS[key], goal, f"python + runc {over:+.1f} ms", _met(over <= 0)])
+    if not rows:
+        return []
+    return [
+        "**issue 14's targets** (python: the bare interpreter)",
+        "",
+        *_markdown(["figure", "goal", "measured", "met"], rows),
+    ]
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
 def render(results: Results) -> str:
     info = results.info
     order = [name for name in info.versions if name != "python"]
@@ -151,6 +235,9 @@ def render(results: Results) -> str:
         "",
     ]
     out += [*summary_table(results.figures, order), ""]
+    if results.startup is not None:
+        out += [*startup_table(results.startup, results.figures, order), ""]
+        out += [*targets_table(results.figures), ""]
     for fig in results.figures:
         out += [*figure_table(fig, order), ""]
     if results.library is not None:

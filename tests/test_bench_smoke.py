@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 PER_RUNTIME = (
     "run", "create", "state", "start", "delete", "cycle", "create_rss", "init_rss",
     "version", "stream", "churn1_rate", "churn1_cpu", "churn8_rate", "churn8_cpu",
+    "kill", "list",
 )  # fmt: skip
 
 
@@ -63,10 +64,18 @@ def test_quick_bench_reports_numbers_for_shim_and_runc(tmp_path: Path) -> None:
     assert figures["floor"]["samples"]["spawn"]
     assert results["library"]["samples"]
     assert results["library"]["cycle_ms"]
+    split = results["startup"]
+    assert split["lean"]
+    assert set(split["imports"]) == {
+        "--version", "state", "kill", "list", "start", "delete", "create", "run", "exec"
+    }  # fmt: skip
+    assert all(split["imports"].values())
     table = stdout.decode()
     assert "| shim " in table
     assert "| runc " in table
     assert "n/a: containerd shim not built yet" in table
+    assert "**where shim's time goes**" in table
+    assert "**issue 14's targets**" in table
     # Container ids are bench-<pid>-...: the bench re-executes itself in place (unshare
     # without --fork), so its pid is ours to look for.
     assert _cgroups_named(f"bench-{bench.pid}-") == []

@@ -23,6 +23,7 @@ UNSHARE = "unshare"  # floor row names, used by the figures that subtract them
 CGROUP = "cgroup"
 SPAWN = "spawn"
 CONTAINER = "unshare + cgroup"
+PYTHON = "python"  # the venv's interpreter doing nothing: measured by figures/startup.py
 
 
 def floor_argvs() -> dict[str, list[str]]:

@@ -10,7 +10,7 @@ import os
 
 from bench import proc
 from bench.context import Context
-from bench.figures.floor import CONTAINER, SPAWN
+from bench.figures.floor import CONTAINER, PYTHON
 from bench.model import Figure
 from bench.peers import Peer
 from bench.stats import rotated
@@ -69,9 +69,9 @@ def _cycle(peer: Peer, bundle: str, workdir: str) -> dict[str, float]:
 def measure_cycle(ctx: Context) -> list[Figure]:
     figs = {
         "create": figure(ctx, "create", "`create` (busybox `true`)", "ms", CONTAINER),
-        "state": figure(ctx, "state", "`state` of a created container", "ms", SPAWN),
-        "start": figure(ctx, "start", "`start`", "ms", SPAWN),
-        "delete": figure(ctx, "delete", "`delete` of the stopped container", "ms", SPAWN),
+        "state": figure(ctx, "state", "`state` of a created container", "ms", PYTHON),
+        "start": figure(ctx, "start", "`start`", "ms", PYTHON),
+        "delete": figure(ctx, "delete", "`delete` of the stopped container", "ms", PYTHON),
         "cycle": figure(ctx, "cycle", "create + start + delete (sum per cycle)", "ms", CONTAINER),
     }
     ctx.say(f"create/state/start/delete: {ctx.plan.cycle_rounds} rounds")
@@ -84,7 +84,7 @@ def measure_cycle(ctx: Context) -> list[Figure]:
 
 
 def measure_version(ctx: Context) -> Figure:
-    fig = figure(ctx, "version", "`--version` (start-up cost)", "ms", SPAWN)
+    fig = figure(ctx, "version", "`--version` (start-up cost)", "ms", PYTHON)
     ctx.say(f"--version: {ctx.plan.version_rounds} rounds")
     peers = _by_name(ctx)
     for turn in range(ctx.plan.version_rounds):

@@ -17,7 +17,6 @@ import _signal
 import os
 
 from shim.cgroups import fs
-from shim.cgroups.freezer import freeze_v1, freeze_v2, thaw_v1, thaw_v2
 from shim.cgroups.placement import is_frozen, procs
 
 TYPE_CHECKING = False
@@ -70,11 +69,15 @@ class V1Manager:
             from shim.errors import Unsupported
 
             raise Unsupported("pause: the freezer cgroup controller is not mounted")
+        from shim.cgroups.freezer import freeze_v1
+
         freeze_v1(directory)
 
     def thaw(self) -> None:
         directory = self.paths.get("freezer")
         if directory is not None and os.path.isdir(directory):
+            from shim.cgroups.freezer import thaw_v1
+
             thaw_v1(directory)
 
     def frozen(self) -> bool:
@@ -124,10 +127,14 @@ class V2Manager:
         apply_v2(self.directory, _or_empty(res), rules)
 
     def freeze(self) -> None:
+        from shim.cgroups.freezer import freeze_v2
+
         freeze_v2(self.directory)
 
     def thaw(self) -> None:
         if os.path.isdir(self.directory):
+            from shim.cgroups.freezer import thaw_v2
+
             thaw_v2(self.directory)
 
     def frozen(self) -> bool:

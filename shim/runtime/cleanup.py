@@ -16,15 +16,14 @@ from shim.cgroups.placement import procs, remove
 from shim.errors import ShimError, TimedOut
 from shim.json_codec import dumps, loads
 from shim.logs import get_logger
-from shim.runtime.hooks import HookSpec, run_hooks_warning
 from shim.runtime.state_store import ContainerDir
 from shim.runtime.status import init_alive, proc_stat
-from shim.spec.oci_state import oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cancel import CancelToken
     from shim.children import ChildReaper
+    from shim.runtime.hooks import HookSpec
 
 JOURNAL = "journal.json"
 KILL_WAIT = 10.0  # runc polls up to 10 s for a killed init to go
@@ -140,14 +139,16 @@ def sweep_cgroups(cgroup_paths: dict[str, str], cancel: CancelToken | None = Non
     whose parent is not the init) is alive."""
     if not cgroup_paths:
         return
-    from shim.cgroups.manager import manager_for
-
     deadline = time.monotonic() + KILL_WAIT
-    manager = manager_for(cgroup_paths)
+    manager = None
     while True:
         try:
             if not procs(cgroup_paths):
-                return
+                return  # the usual case: the manager (and the freezer) never load
+            if manager is None:
+                from shim.cgroups.manager import manager_for
+
+                manager = manager_for(cgroup_paths)
             manager.signal_all(_signal.SIGKILL)
         except ShimError as err:
             get_logger().error(f"kill the container's processes: {err}")
@@ -190,5 +191,8 @@ def destroy(
         log.error(str(err))
     cdir.remove()
     if poststop:
+        from shim.runtime.hooks import run_hooks_warning
+        from shim.spec.oci_state import oci_state
+
         state = oci_state(cdir.id, "stopped", 0, bundle, annotations or {})
         run_hooks_warning(poststop, state, bundle, "poststop", reaper, cancel)

@@ -20,9 +20,7 @@ from shim.cgroups.placement import create as create_cgroups
 from shim.cgroups.placement import planned as planned_cgroups
 from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
 from shim.init.boot import build_boot
-from shim.init.idmap import map_text, write_id_maps
 from shim.init.rlimits import apply_rlimits
-from shim.init.seccomp_listener import send_listener
 from shim.init.spawn import Helper, drive, spawn_helper
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
@@ -97,7 +95,9 @@ def load_bundle(bundle: str) -> tuple[Spec, str]:
     spec = load_spec(raw)
     validate_spec(spec)
     check_supported(spec)
-    if spec.linux is not None:
+    if spec.linux is not None and (spec.linux.uid_mappings or spec.linux.gid_mappings):
+        from shim.init.idmap import map_text
+
         map_text(spec.linux.uid_mappings, "linux.uidMappings")
         map_text(spec.linux.gid_mappings, "linux.gidMappings")
     if spec.root is None or not spec.root.path:
@@ -265,10 +265,14 @@ class _Creation:
         seccomp = self.spec.linux.seccomp if self.spec.linux else None
         if seccomp is None or not seccomp.listener_path:
             raise InvalidConfig("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")
+        from shim.init.seccomp_listener import send_listener  # a notify filter only
+
         state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
         send_listener(seccomp.listener_path, seccomp.listener_metadata, fd, pid, state)
 
     def _write_id_maps(self, h1_pid: int) -> None:
+        from shim.init.idmap import map_text, write_id_maps  # a new user namespace only
+
         linux = self.spec.linux
         assert linux is not None
         write_id_maps(

@@ -8,14 +8,14 @@ from shim.errors import NotFound, ShimError
 from shim.logs import get_logger
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.container import Container
-from shim.runtime.hooks import HookSpec
 from shim.runtime.status import CREATED, PAUSED, STOPPED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from shim.cancel import CancelToken
     from shim.children import ChildReaper
-    from shim.runtime.state_store import ContainerDir, StateStore
+    from shim.runtime.hooks import HookSpec
+    from shim.runtime.state_store import ContainerDir, State, StateStore
 
 
 def delete_container(
@@ -65,7 +65,7 @@ def delete_container(
         destroy(
             cdir,
             journal,
-            poststop=[HookSpec.from_dict(h) for h in state.hooks("poststop")],
+            poststop=_poststop(state),
             bundle=state.bundle,
             reaper=reaper,
             cgroup_paths=state.cgroup_paths,
@@ -74,6 +74,15 @@ def delete_container(
         )
     finally:
         cdir.close()
+
+
+def _poststop(state: State) -> list[HookSpec]:
+    raw = state.hooks("poststop")
+    if not raw:
+        return []
+    from shim.runtime.hooks import HookSpec
+
+    return [HookSpec.from_dict(h) for h in raw]
 
 
 def _destroy_unreadable(cdir: ContainerDir, reaper: ChildReaper) -> None:

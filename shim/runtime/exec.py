@@ -16,7 +16,6 @@ from shim.init import protocol as p
 from shim.init.boot import CLONE_FLAGS, check_size, process_tlvs, seccomp_tlvs
 from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
 from shim.init.rlimits import apply_rlimits
-from shim.init.seccomp_listener import send_listener
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
 from shim.records import convert, replace
@@ -288,4 +287,6 @@ def _send_listener(state: State, seccomp: Seccomp | None, pid: int, fd: int) -> 
     if seccomp is None or not seccomp.listener_path:
         raise InvalidConfig("linux.seccomp: SCMP_ACT_NOTIFY needs a listenerPath")
     doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
+    from shim.init.seccomp_listener import send_listener
+
     send_listener(seccomp.listener_path, seccomp.listener_metadata, fd, pid, doc)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import _signal  # the C module: `signal` builds enums at import, ~2 ms
 import os
 
-from shim.cgroups.manager import manager_for
 from shim.errors import Internal, InvalidConfig, WrongState
 from shim.runtime.container import Container
 from shim.runtime.status import PAUSED, STOPPED
@@ -56,6 +55,8 @@ def kill_container(
             # runc: freeze, signal every pid of the cgroup, thaw (so a paused container ends
             # up running); a silent success on a stopped container, whose pid 1 is gone.
             if paths:
+                from shim.cgroups.manager import manager_for
+
                 manager_for(paths).signal_all(sig)
             if status == STOPPED:
                 return
@@ -63,5 +64,7 @@ def kill_container(
         if not all_processes:
             _signal_init(container, sig)
             if status == PAUSED and sig == _signal.SIGKILL:
+                from shim.cgroups.manager import manager_for
+
                 # A frozen task dies only once thawed (v1); runc thaws for SIGKILL alone.
                 manager_for(paths).thaw()

@@ -13,8 +13,6 @@ import os
 from shim.cancel import wait_readable
 from shim.errors import InitFailed, WrongState
 from shim.runtime.container import Container
-from shim.runtime.hooks import HookSpec, run_hooks_warning
-from shim.spec.oci_state import oci_state
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -93,9 +91,13 @@ def release(
 
 def poststart(state: State, reaper: ChildReaper, cancel: CancelToken | None = None) -> None:
     """OCI: after the user process started. A failing hook is a warning, the container runs on."""
-    hooks = [HookSpec.from_dict(h) for h in state.hooks("poststart")]
-    if not hooks:
+    raw = state.hooks("poststart")
+    if not raw:
         return
+    from shim.runtime.hooks import HookSpec, run_hooks_warning
+    from shim.spec.oci_state import oci_state
+
+    hooks = [HookSpec.from_dict(h) for h in raw]
     doc = oci_state(state.id, "running", state.pid, state.bundle, state.annotations)
     run_hooks_warning(hooks, doc, state.bundle, "poststart", reaper, cancel)
 

@@ -318,14 +318,17 @@ def _convert_record(data: object, cls: type[Record], path: str) -> Record:
 def _convert(value: object, kind: _Kind, path: str) -> object:
     tag = kind[0]
     if tag == "scalar":
-        if type(value) is not kind[1]:  # exact: a bool is no int, an int no float
+        if not _fits(value, kind):
             raise _mismatch(str(kind[2]), value, path)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return int(value)  # an IntEnum becomes a plain int, as with msgspec
         return value
     if tag == "int":
         bounds = kind[1]
         assert isinstance(bounds, IntRange)
-        if type(value) is not int:
+        if not isinstance(value, int) or isinstance(value, bool):
             raise _mismatch("int", value, path)
+        value = int(value)
         if bounds.lo is not None and value < bounds.lo:
             raise DecodeError(f"Expected `int` >= {bounds.lo}{_at(path)}")
         if bounds.hi is not None and value > bounds.hi:
@@ -365,14 +368,21 @@ def _fits(value: object, kind: _Kind) -> bool:
     """Whether `value` has the JSON type `kind` wants (so `X | null` names the union)."""
     tag = kind[0]
     if tag == "scalar":
-        return type(value) is kind[1]
+        python_type = kind[1]
+        assert isinstance(python_type, type)
+        return _is_int(value) if python_type is int else isinstance(value, python_type)
     if tag == "int":
-        return type(value) is int
+        return _is_int(value)
     if tag in ("record", "dict"):
         return isinstance(value, dict)
     if tag == "list":
         return isinstance(value, list | tuple)
     return True
+
+
+def _is_int(value: object) -> bool:
+    """msgspec's rule: an int or a subclass (an IntEnum, made a plain int), never a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _expected(kind: _Kind) -> str:

@@ -23,8 +23,6 @@ before the libseccomp program runs; every other syscall reaches that program unc
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
-from typing import NamedTuple
 
 from shim.seccomp import bpf, names
 
@@ -37,17 +35,28 @@ _NR, _ARCH = 0, 4  # offsets in struct seccomp_data
 _MAX_JUMP = 255  # jt and jf are 8 bits
 
 
-class ArchLimit(NamedTuple):
-    audit_arch: int  # seccomp_data.arch: AUDIT_ARCH_*
-    last_syscall: int  # the largest syscall number the profile names on this arch
-    x32: bool = False  # x32 calls on AUDIT_ARCH_X86_64 (their numbers carry X32_SYSCALL_BIT)
+# NamedTuples for mypy, collections.namedtuple at run time (`typing` costs ~17 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import NamedTuple
 
+    class ArchLimit(NamedTuple):
+        audit_arch: int  # seccomp_data.arch: AUDIT_ARCH_*
+        last_syscall: int  # the largest syscall number the profile names on this arch
+        x32: bool = False  # x32 calls on AUDIT_ARCH_X86_64 (numbers carry X32_SYSCALL_BIT)
 
-class _Op(NamedTuple):
-    code: int
-    k: int
-    jt: str | None = None  # a label; for `ja`, its target
-    jf: str | None = None
+    class _Op(NamedTuple):
+        code: int
+        k: int
+        jt: str | None = None  # a label; for `ja`, its target
+        jf: str | None = None
+
+else:
+    from collections import namedtuple
+
+    ArchLimit = namedtuple("ArchLimit", "audit_arch last_syscall x32", defaults=(False,))
+    _Op = namedtuple("_Op", "code k jt jf", defaults=(None, None))
 
 
 def patch(program: bytes, limits: Iterable[ArchLimit]) -> bytes:

@@ -16,8 +16,6 @@ field; unknown syscall names are left to the compiler, which skips them.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
-from typing import NamedTuple, TypeVar
 
 from shim.errors import InvalidConfig
 from shim.seccomp import names
@@ -26,34 +24,47 @@ from shim.spec.model import Seccomp, SeccompArg
 MAX_ARGS = 6  # a syscall has at most six arguments
 OPTIMIZE_ABOVE = 32  # runc turns on libseccomp's binary tree past this many syscalls
 
-_T = TypeVar("_T")
+# NamedTuples for mypy; at run time the same classes from collections.namedtuple, since
+# `typing` costs every create with a seccomp profile ~17 ms here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import NamedTuple, TypeVar
 
+    _T = TypeVar("_T")
 
-class Condition(NamedTuple):
-    """A `struct scmp_arg_cmp`."""
+    class Condition(NamedTuple):
+        """A `struct scmp_arg_cmp`."""
 
-    arg: int
-    op: int  # names.OPERATORS
-    datum_a: int
-    datum_b: int
+        arg: int
+        op: int  # names.OPERATORS
+        datum_a: int
+        datum_b: int
 
+    class Rule(NamedTuple):
+        where: str  # e.g. "linux.seccomp.syscalls[3]", for errors
+        syscall: str
+        action: int
+        conditions: tuple[Condition, ...]
 
-class Rule(NamedTuple):
-    where: str  # e.g. "linux.seccomp.syscalls[3]", for errors
-    syscall: str
-    action: int
-    conditions: tuple[Condition, ...]
+    class Plan(NamedTuple):
+        default_action: int
+        arches: tuple[str, ...]  # libseccomp arch names, in profile order
+        flags: int  # SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER included
+        notify: bool
+        rules: tuple[Rule, ...]
+        syscalls: tuple[str, ...]  # every name the profile lists, ENOSYS stub included
+        enosys_stub: bool  # prepend runc's -ENOSYS stub for syscalls newer than the profile
+        optimize: bool
 
+else:
+    from collections import namedtuple
 
-class Plan(NamedTuple):
-    default_action: int
-    arches: tuple[str, ...]  # libseccomp arch names, in profile order
-    flags: int  # SECCOMP_FILTER_FLAG_* for seccomp(2), NEW_LISTENER included
-    notify: bool
-    rules: tuple[Rule, ...]
-    syscalls: tuple[str, ...]  # every name the profile lists, ENOSYS stub included
-    enosys_stub: bool  # prepend runc's -ENOSYS stub for syscalls newer than the profile
-    optimize: bool
+    Condition = namedtuple("Condition", "arg op datum_a datum_b")
+    Rule = namedtuple("Rule", "where syscall action conditions")
+    Plan = namedtuple(
+        "Plan", "default_action arches flags notify rules syscalls enosys_stub optimize"
+    )
 
 
 def translate(profile: Seccomp) -> Plan:

@@ -6,14 +6,11 @@ architectures and syscall names and writes the BPF; enosys.py puts runc's stub b
 
 from __future__ import annotations
 
-import logging
-
 from shim.errors import InvalidConfig, Unsupported
+from shim.logs import get_logger
 from shim.seccomp import bpf, enosys, names
 from shim.seccomp.profile import Plan
 from shim.sys import libseccomp
-
-log = logging.getLogger(__name__)
 
 
 def build(plan: Plan) -> bytes:
@@ -77,7 +74,7 @@ def _set_attributes(filt: libseccomp.Filter, plan: Plan) -> None:
         try:
             filt.set_attr(libseccomp.ATTR_CTL_OPTIMIZE, 2)  # a binary tree of syscalls
         except OSError as err:  # an older libseccomp: the linear filter works too
-            log.debug("seccomp binary tree optimization not available: %s", err)
+            get_logger().debug(f"seccomp binary tree optimization not available: {err}")
 
 
 def _add_rules(filt: libseccomp.Filter, plan: Plan) -> None:
@@ -86,7 +83,7 @@ def _add_rules(filt: libseccomp.Filter, plan: Plan) -> None:
         if rule.syscall not in numbers:
             numbers[rule.syscall] = libseccomp.resolve_syscall(rule.syscall)
             if numbers[rule.syscall] is None:  # a kernel older than the profile: as runc
-                log.debug("unknown seccomp syscall %r ignored", rule.syscall)
+                get_logger().debug(f"unknown seccomp syscall {rule.syscall!r} ignored")
         nr = numbers[rule.syscall]
         if nr is None:
             continue

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,6 +62,18 @@ def imported(shim: Shim, *args: str) -> set[str]:
     }
 
 
+def _with_seccomp(config: dict[str, Any]) -> None:
+    config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["kexec_load", "open_by_handle_at"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+        ],
+    }  # fmt: skip
+
+
 def _wait_stopped(shim: Shim, cid: str) -> None:
     deadline = time.monotonic() + TIMEOUT
     while shim.state(cid)["status"] != "stopped":
@@ -85,6 +98,10 @@ def test_hot_commands_import_only_their_listed_modules(
     _wait_stopped(shim, cid)
     seen["delete"] = imported(shim, "delete", cid)
     seen["run"] = imported(shim, "run", "--bundle", str(true), cid + "-run")
+    # Every container containerd, docker or podman makes has a seccomp profile.
+    profiled = make_bundle(["true"], edit=_with_seccomp, name="seccomp")
+    shim.ids.add(cid + "-sec")
+    seen["create with seccomp"] = imported(shim, "create", "--bundle", str(profiled), cid + "-sec")
     allowed = allowed_sets()
     common = allowed["*"]
     extra = {cmd: sorted(mods - common - allowed.get(cmd, set())) for cmd, mods in seen.items()}
@@ -98,6 +115,6 @@ def test_hot_commands_import_only_their_listed_modules(
 def test_the_list_is_read_as_written() -> None:
     sets = allowed_sets()
     assert set(sets) == {"*", "--version", "create", "state", "list", "start", "exec", "kill",
-                         "delete", "run"}  # fmt: skip
+                         "delete", "run", "create with seccomp"}  # fmt: skip
     for heavy in ("typing", "re", "msgspec", "enum", "json", "logging", "site"):
         assert not any(heavy in mods for mods in sets.values()), heavy

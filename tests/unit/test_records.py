@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -223,6 +224,24 @@ def test_every_mutation_fails_or_passes_exactly_as_with_msgspec(index: int) -> N
         assert ours == theirs, doc
         errors += ours[0] == "error"
     assert errors > 100  # the mutations do reach the checks
+
+
+def test_convert_takes_int_and_str_subclasses_as_msgspec_does() -> None:
+    class Name(str):
+        pass
+
+    rlimit = {"type": "RLIMIT_NOFILE", "hard": socket.AF_UNIX, "soft": socket.AF_INET}
+    data = {"rlimits": [rlimit], "oomScoreAdj": socket.AF_UNIX, "cwd": Name("/")}
+    ours, theirs = convert(data, model.Process), msgspec.convert(data, MIRRORS["Process"])
+    assert type(ours.cwd) is type(msgspec.structs.asdict(theirs)["cwd"]) is Name  # kept, by both
+    ours.cwd = "/"
+    assert to_builtins(ours) == msgspec.to_builtins(msgspec.structs.replace(theirs, cwd="/"))
+    assert type(ours.rlimits[0].hard) is int
+    assert type(ours.oom_score_adj) is int
+    with pytest.raises(
+        DecodeError, match=r"^Expected `int`, got `bool` - at `\$\.rlimits\[0\]\.hard`$"
+    ):
+        convert({"rlimits": [{**rlimit, "hard": True}]}, model.Process)
 
 
 def test_convert_from_builtins_matches_msgspec_convert() -> None:

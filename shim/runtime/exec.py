@@ -18,7 +18,8 @@ from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
 from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
-from shim.records import convert, replace
+from shim.record_decoder import convert
+from shim.records import replace
 from shim.runtime.container import Container
 from shim.runtime.status import PAUSED, STOPPED, open_init
 from shim.spec.caps import CAPS

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 def from_json(raw: bytes) -> Resources:
     """`-r`: a LinuxResources object decoded over runc's zeros; unknown keys ignored."""
-    from shim.records import DecodeError, decode_json
+    from shim.record_decoder import DecodeError, decode_json
     from shim.spec.resources import CPU, BlockIO, Memory, Pids, Resources
 
     try:

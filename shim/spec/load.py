@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shim.errors import InvalidConfig
-from shim.records import DecodeError, decode_json
+from shim.record_decoder import DecodeError, decode_json
 from shim.spec.model import Process, Spec
 
 # runc's (Go's) words for JSON nested past the decoder's depth; no config needs it.

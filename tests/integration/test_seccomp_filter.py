@@ -24,7 +24,7 @@ from typing import NamedTuple
 import pytest
 from cffi import FFI
 
-from shim.records import convert
+from shim.record_decoder import convert
 from shim.seccomp import CompiledFilter, compile_filter
 from shim.spec.model import Seccomp
 from shim.sys import libseccomp as _libseccomp

@@ -6,7 +6,7 @@ import pytest
 
 from shim.cgroups.checks import check_resources, parse_cpu_list
 from shim.errors import InvalidConfig, Unsupported
-from shim.records import decode_json
+from shim.record_decoder import decode_json
 from shim.spec.resources import Resources
 
 

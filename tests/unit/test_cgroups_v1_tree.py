@@ -10,7 +10,7 @@ import pytest
 
 from shim.cgroups.v1 import apply_v1
 from shim.errors import CgroupError, Unsupported
-from shim.records import decode_json
+from shim.record_decoder import decode_json
 from shim.spec.resources import Resources
 
 FILES = {

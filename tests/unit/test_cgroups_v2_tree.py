@@ -21,7 +21,7 @@ from shim.cgroups.v2 import (
     weight_to_shares,
 )
 from shim.errors import CgroupError, InvalidConfig, Unsupported
-from shim.records import decode_json
+from shim.record_decoder import decode_json
 from shim.spec.resources import Resources
 
 FILES = [

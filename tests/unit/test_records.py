@@ -1,4 +1,4 @@
-"""shim.records decodes the OCI spec as msgspec would: same values, same errors, same paths.
+"""Records decode the OCI spec as msgspec would: same values, same errors, same paths.
 
 The reference is msgspec itself, on Structs built from the same annotations (evaluated
 here with `typing`, independently of the Record parser): every document of a corpus
@@ -20,7 +20,8 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
-from shim.records import DecodeError, Record, convert, decode_json, field, replace, to_builtins
+from shim.record_decoder import DecodeError, convert, decode_json
+from shim.records import Record, field, replace, to_builtins
 from shim.spec import _ints, model, resources
 from shim.spec.default import default_config
 

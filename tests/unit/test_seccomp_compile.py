@@ -13,7 +13,7 @@ import pytest
 
 from shim import logs
 from shim.errors import InvalidConfig, Unsupported
-from shim.records import convert
+from shim.record_decoder import convert
 from shim.seccomp import (
     CompiledFilter,
     bpf,

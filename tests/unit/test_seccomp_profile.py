@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shim.errors import InvalidConfig
-from shim.records import convert
+from shim.record_decoder import convert
 from shim.seccomp import names
 from shim.seccomp.profile import Condition, Plan, Rule, translate
 from shim.spec.model import Seccomp

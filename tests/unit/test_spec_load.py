@@ -8,7 +8,8 @@ import pytest
 
 from shim.errors import InvalidConfig
 from shim.json_codec import dumps
-from shim.records import decode_json, to_builtins
+from shim.record_decoder import decode_json
+from shim.records import to_builtins
 from shim.spec import default_config, load_process, load_spec
 from shim.spec.model import Spec
 

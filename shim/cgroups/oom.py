@@ -65,12 +65,12 @@ class V2OomWatch:
     """inotify on a v2 cgroup's `memory.events`; counts `oom_kill` increases."""
 
     def __init__(self, directory: str) -> None:
-        from shim.sys import inotify_add_watch, inotify_init
+        from shim.sys import inotify_add_watch, inotify_flags, inotify_init
 
         self.path = f"{directory}/memory.events"
         self._fd = inotify_init()
         try:
-            inotify_add_watch(self._fd, self.path, ("IN_MODIFY",))
+            inotify_add_watch(self._fd, self.path, inotify_flags("IN_MODIFY"))
         except OSError as err:
             self.close()
             raise CgroupError(f"oom notification on {directory}: {err.strerror}") from err

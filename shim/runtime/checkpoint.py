@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import os
 
-import msgspec
-
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import criu_features, require_version
 from shim.errors import CriuError, InvalidConfig, ShimError, Unsupported
+from shim.record_decoder import convert
 from shim.runtime.container import Container
 from shim.runtime.create import cgroup_mount_dirs
 from shim.runtime.criu_mounts import dump_mounts, masked_files
@@ -136,7 +135,7 @@ def _dump(
     cancel: CancelToken | None,
 ) -> str:
     state = container.state
-    spec = msgspec.convert(state.config, type=Spec)
+    spec = convert(state.config, Spec)
     log_dir = opts.work_path or image_path
     log_file = os.path.join(log_dir, DUMP_LOG)
     fds: list[int] = []

@@ -32,6 +32,7 @@ from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import require_version
 from shim.errors import CriuError, Internal, InvalidConfig, Unsupported
+from shim.records import to_builtins
 from shim.runtime.checkpoint import DESCRIPTORS
 from shim.runtime.cleanup import KILL_WAIT, Journal, destroy
 from shim.runtime.create import (
@@ -268,7 +269,7 @@ class _Restoration:
                 kind: path or f"/proc/{pid}/ns/{NS_FILES[kind]}"
                 for kind, path in namespaces.items()
             },
-            config=msgspec.to_builtins(self.spec),
+            config=to_builtins(self.spec),
         )
         self.cdir.write_state(self.state)
 

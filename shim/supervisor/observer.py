@@ -89,12 +89,12 @@ class RootObserver:
         self._tg: TaskGroup | None = None
 
     async def run(self) -> None:
-        from shim.cgroups import _kernel
+        from shim.sys import inotify_add_watch, inotify_init
 
         self.store.ensure_root()
-        self._fd = _kernel.inotify_init()
+        self._fd = inotify_init()
         try:
-            self._root_wd = _kernel.inotify_add_watch(
+            self._root_wd = inotify_add_watch(
                 self._fd, self.store.root, IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_ONLYDIR
             )
             async with anyio.create_task_group() as tg:
@@ -157,13 +157,13 @@ class RootObserver:
                 self._gone(watched.id)
 
     def _follow_dir(self, name: str) -> None:
-        from shim.cgroups import _kernel
+        from shim.sys import inotify_add_watch
 
         if name in self._by_id:
             return
         path = os.path.join(self.store.root, name)
         try:
-            wd = _kernel.inotify_add_watch(
+            wd = inotify_add_watch(
                 self._fd, path, IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_DELETE_SELF | IN_ONLYDIR
             )
         except OSError:
@@ -220,14 +220,14 @@ class RootObserver:
         self.bus.publish(Exited(watched.id, "", state.pid, -1, time.time_ns()))
 
     def _watch_freezer(self, watched: _Watched) -> None:
-        from shim.cgroups import _kernel
+        from shim.sys import inotify_add_watch
 
         manager = watched.manager
         assert manager is not None
         watched.frozen = manager.frozen()
         if "" in manager.paths and manager.mode == "v2":
             try:
-                watched.events_wd = _kernel.inotify_add_watch(
+                watched.events_wd = inotify_add_watch(
                     self._fd, os.path.join(manager.paths[""], "cgroup.events"), IN_MODIFY
                 )
                 self._by_wd[watched.events_wd] = watched

@@ -109,14 +109,21 @@ def inotify_init() -> int:
     return _check(lib.inotify_init1(lib.IN_NONBLOCK | lib.IN_CLOEXEC), "inotify_init1")
 
 
-def inotify_add_watch(fd: int, path: str, events: tuple[str, ...] = ("IN_MODIFY",)) -> int:
-    """A watch of `path` for `events`, named as in <sys/inotify.h>."""
+def inotify_add_watch(fd: int, path: str, mask: int) -> int:
+    """A watch of `path` for the events in `mask` (`inotify_flags`, or the kernel's values)."""
+    from shim.sys._native import lib
+
+    return _check(lib.inotify_add_watch(fd, os.fsencode(path), mask), "inotify_add_watch", path)
+
+
+def inotify_flags(*names: str) -> int:
+    """The IN_* constants named, ORed, as <sys/inotify.h> defines them."""
     from shim.sys._native import lib
 
     mask = 0
-    for name in events:
+    for name in names:
         mask |= getattr(lib, name)
-    return _check(lib.inotify_add_watch(fd, os.fsencode(path), mask), "inotify_add_watch", path)
+    return mask
 
 
 def _bpf(cmd: int, attr: object) -> int:

@@ -100,13 +100,15 @@ def _measure(
     ctx: Context, lib_peer: Peer | None
 ) -> tuple[list[Figure], LibraryResult | None, Startup | None]:
     figures = [floor.measure(ctx)]
-    light, split = startup.measure(ctx)  # first: it measures the interpreter floor
-    figures += [lifecycle.measure_run(ctx), *lifecycle.measure_cycle(ctx), *light]
+    startup.prepare(ctx)  # first: what each command imports, for the split in every phase
+    figures += [lifecycle.measure_run(ctx), *lifecycle.measure_cycle(ctx)]
+    figures += startup.measure(ctx)
     figures += memory.measure(ctx)
     figures += [lifecycle.measure_version(ctx), exec_into.measure(ctx), stream.measure(ctx)]
     figures += churn.measure(ctx)
     figures += criu.measure(ctx)
     lib = library.measure(ctx, lib_peer) if lib_peer is not None else None
+    split = ctx.split.result if ctx.split is not None and ctx.split.script else None
     return figures, lib, split
 
 

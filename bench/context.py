@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from bench.bundles import Bundles
 from bench.peers import Peer
 from bench.plan import Plan
+from bench.split import Splitter
 
 
 def stderr_progress(started: float) -> Callable[[str], None]:
@@ -27,6 +28,7 @@ class Context:
     workdir: str
     say: Callable[[str], None]
     floors: dict[str, list[float]] = field(default_factory=dict)  # floor row -> samples (ms)
+    split: Splitter | None = None  # bench/split.py, set up by figures/startup.prepare
 
     @property
     def first(self) -> str:

@@ -34,12 +34,12 @@ class LibraryResult(msgspec.Struct, kw_only=True):
 
 
 class Startup(msgspec.Struct, kw_only=True):
-    """Where shim's time goes per command (bench/figures/startup.py), in the same rounds:
-    the interpreter as the script starts it, doing nothing, and per command a process
-    importing only what the command imports."""
+    """Where shim's time goes per command (bench/split.py), each sampled in the rounds of
+    the phase that timed the command: the interpreter as the script starts it, doing
+    nothing, and a process importing only what the command imports."""
 
     interpreter: str  # the script's #! line: the interpreter and its flags
-    lean: list[float]  # ms: that interpreter doing nothing (left with posix._exit)
+    lean: dict[str, list[float]]  # command -> ms of that interpreter doing nothing
     imports: dict[str, list[float]]  # command -> ms of the imports-only process
     modules: dict[str, int]  # command -> how many modules it imports
 

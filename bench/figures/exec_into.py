@@ -9,9 +9,9 @@ from __future__ import annotations
 from bench import proc
 from bench.context import Context
 from bench.figures.floor import SPAWN
+from bench.figures.lifecycle import interleaved
 from bench.model import Figure
 from bench.peers import Peer
-from bench.stats import rotated
 
 
 def _start_sleeper(peer: Peer, bundle: str) -> tuple[str, int]:
@@ -57,11 +57,12 @@ def measure(ctx: Context) -> Figure:
             else:
                 fig.na[name] = why
         ctx.say(f"exec: {ctx.plan.exec_rounds} rounds ({', '.join(fig.samples) or 'nobody'})")
-        for turn in range(ctx.plan.exec_rounds):
-            for name in rotated(list(fig.samples), turn):
-                cid = sleepers[name][0]
-                done = proc.run(peers[name].argv("exec", cid, "true"))
-                fig.samples[name].append(done.wall_ns / 1e6)
+
+        def one(name: str) -> dict[str, float]:
+            done = proc.run(peers[name].argv("exec", sleepers[name][0], "true"))
+            return {"exec": done.wall_ns / 1e6}
+
+        interleaved(ctx, ctx.plan.exec_rounds, {"exec": fig}, one, list(fig.samples))
     finally:
         for name, (cid, pid) in sleepers.items():
             _stop(peers[name], cid, pid)

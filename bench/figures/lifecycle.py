@@ -2,11 +2,13 @@
 
 `run` of `true` in the foreground; then a cycle of create, state, start, wait for
 the exit, delete; and `--version`, the bare start-up cost. Memory is in memory.py.
+Each round also runs bench/split.py's processes for the commands it times.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 
 from bench import proc
 from bench.context import Context
@@ -32,17 +34,48 @@ def figure(ctx: Context, key: str, title: str, unit: str, floor: str | None = No
     )
 
 
+COMMAND_OF = {"version": "--version"}  # figure key -> shim's command, where they differ
+
+
+def interleaved(
+    ctx: Context,
+    rounds: int,
+    figs: dict[str, Figure],
+    one: Callable[[str], dict[str, float]],
+    names: Sequence[str] | None = None,
+) -> None:
+    """`rounds` rounds of `one(runtime)` (ms by figure key) for every runtime in `names`
+    (default: all), with the split's processes for those commands, in the round's rotated
+    order. A figure on the PYTHON floor gets the bare interpreter of these same rounds."""
+    commands = [COMMAND_OF.get(key, key) for key in figs if key != "cycle"]
+    split = ctx.split
+    jobs = split.jobs(commands) if split is not None else {}
+    runtimes = list(names) if names is not None else [p.name for p in ctx.peers]
+    for turn in range(rounds):
+        for item in rotated([*runtimes, *jobs], turn):
+            if item in runtimes:
+                for key, value in one(item).items():
+                    figs[key].samples[item].append(value)
+            elif split is not None:
+                split.record(commands, item, proc.run(jobs[item]).wall_ns / 1e6)
+    for key, fig in figs.items():
+        if fig.floor_name == PYTHON and split is not None:
+            fig.floor = list(split.bare.get(COMMAND_OF.get(key, key), []))
+
+
 def measure_run(ctx: Context) -> Figure:
     fig = figure(ctx, "run", "`run` of busybox `true` in the foreground", "ms", CONTAINER)
     ctx.say(f"run: {ctx.plan.run_rounds} rounds")
     peers = _by_name(ctx)
-    for turn in range(ctx.plan.run_rounds):
-        for name in rotated(list(peers), turn):
-            peer = peers[name]
-            cid = peer.new_id()
-            done = proc.run(peer.argv("run", "--bundle", ctx.bundles.true, cid))
-            peer.live.discard(cid)  # run deletes what it made
-            fig.samples[name].append(done.wall_ns / 1e6)
+
+    def one(name: str) -> dict[str, float]:
+        peer = peers[name]
+        cid = peer.new_id()
+        done = proc.run(peer.argv("run", "--bundle", ctx.bundles.true, cid))
+        peer.live.discard(cid)  # run deletes what it made
+        return {"run": done.wall_ns / 1e6}
+
+    interleaved(ctx, ctx.plan.run_rounds, {"run": fig}, one)
     return fig
 
 
@@ -76,10 +109,11 @@ def measure_cycle(ctx: Context) -> list[Figure]:
     }
     ctx.say(f"create/state/start/delete: {ctx.plan.cycle_rounds} rounds")
     peers = _by_name(ctx)
-    for turn in range(ctx.plan.cycle_rounds):
-        for name in rotated(list(peers), turn):
-            for key, value in _cycle(peers[name], ctx.bundles.true, ctx.workdir).items():
-                figs[key].samples[name].append(value)
+
+    def one(name: str) -> dict[str, float]:
+        return _cycle(peers[name], ctx.bundles.true, ctx.workdir)
+
+    interleaved(ctx, ctx.plan.cycle_rounds, figs, one)
     return list(figs.values())
 
 
@@ -87,7 +121,9 @@ def measure_version(ctx: Context) -> Figure:
     fig = figure(ctx, "version", "`--version` (start-up cost)", "ms", PYTHON)
     ctx.say(f"--version: {ctx.plan.version_rounds} rounds")
     peers = _by_name(ctx)
-    for turn in range(ctx.plan.version_rounds):
-        for name in rotated(list(peers), turn):
-            fig.samples[name].append(proc.run([peers[name].binary, "--version"]).wall_ns / 1e6)
+
+    def one(name: str) -> dict[str, float]:
+        return {"version": proc.run([peers[name].binary, "--version"]).wall_ns / 1e6}
+
+    interleaved(ctx, ctx.plan.version_rounds, {"version": fig}, one)
     return fig

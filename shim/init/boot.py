@@ -11,7 +11,6 @@ from shim.init.mount_options import PROPAGATION
 from shim.init.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
 from shim.spec.oci_state import oci_state
-from shim.spec.validate import sysctl_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -119,11 +118,14 @@ def _linux(w: TlvWriter, spec: Spec) -> None:
     )
     if offsets:
         w.text(p.T_TIMENS_OFFSETS, offsets)
-    for key, value in linux.sysctl.items():
-        rec = TlvWriter()
-        rec.text(p.S_KEY, sysctl_path(key))
-        rec.text(p.S_VALUE, value)
-        w.record(p.T_SYSCTL, rec)
+    if linux.sysctl:
+        from shim.spec.validate import sysctl_path  # here: exec imports this module too
+
+        for key, value in linux.sysctl.items():
+            rec = TlvWriter()
+            rec.text(p.S_KEY, sysctl_path(key))
+            rec.text(p.S_VALUE, value)
+            w.record(p.T_SYSCTL, rec)
     for path in linux.masked_paths:
         w.text(p.T_MASKED, path)
     for path in linux.readonly_paths:

@@ -15,13 +15,13 @@ import json
 from pathlib import Path
 from typing import TypeAlias
 
-import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shim.errors import ShimError
 from shim.init.boot import build_boot
 from shim.init.idmap import map_text
+from shim.records import to_builtins
 from shim.runtime.unsupported import check_supported
 from shim.spec import default_config, load_spec, validate_spec
 
@@ -142,5 +142,7 @@ def test_the_fuzz_reaches_valid_specs() -> None:
     """Not only errors: an unmutated default config gets all the way to a BOOT body."""
     spec = load_spec(default_config(rootless=False))
     validate_spec(spec)
-    assert msgspec.to_builtins(spec)["process"]["args"] == ["sh"]
+    process = to_builtins(spec)["process"]
+    assert isinstance(process, dict)
+    assert process["args"] == ["sh"]
     _create_checks(default_config(rootless=False), Path("/nonexistent/bundle"))

@@ -177,6 +177,7 @@ int do_mount(struct helper *h, int rootfd, const struct mount_op *m);
 int make_device(struct helper *h, int rootfd, const struct device_op *d);
 int make_symlink(struct helper *h, int rootfd, const struct symlink_op *l);
 int switch_root(struct helper *h);
+int move_root(struct helper *h);  /* move_root.c: --no-pivot */
 int finish_rootfs(struct helper *h);
 
 /* hooks.c */

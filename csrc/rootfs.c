@@ -111,18 +111,8 @@ int switch_root(struct helper *h)
 	const struct boot *b = &h->boot;
 	int oldroot, newroot;
 
-	if (b->no_pivot) {
-		/* --no-pivot: for a rootfs on a ramdisk, where pivot_root is refused. */
-		if (chdir(b->rootfs) < 0)
-			return report(h, "chdir %s", b->rootfs);
-		if (mount(b->rootfs, "/", NULL, MS_MOVE, NULL) < 0)
-			return report(h, "move the rootfs to /");
-		if (chroot(".") < 0)
-			return report(h, "chroot");
-		if (chdir("/") < 0)
-			return report(h, "chdir /");
-		return 0;
-	}
+	if (b->no_pivot)
+		return move_root(h);
 	oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (oldroot < 0)
 		return report(h, "open the old root");

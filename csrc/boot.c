@@ -58,6 +58,7 @@ static int parse_mount(const struct tlv *rec, struct mount_op *m)
 		case M_FILE: bad = tlv_u32(&t, &b); m->file = (int)b; break;
 		case M_PLAIN_DIR: bad = tlv_u32(&t, &b); m->plain_dir = (int)b; break;
 		case M_PROC_OK: bad = tlv_u32(&t, &b); m->proc_ok = (int)b; break;
+		case M_RO_LATER: bad = tlv_u32(&t, &b); m->ro_later = (int)b; break;
 		default: bad = !(t.tflags & TLV_OPTIONAL);
 		}
 		if (bad)
@@ -281,7 +282,8 @@ int parse_boot(struct helper *h)
 	b->start_hooks = calloc(cap + 1, sizeof(*b->start_hooks));
 	b->sysctls = calloc(cap + 1, sizeof(*b->sysctls));
 	b->groups = calloc(cap + 1, sizeof(*b->groups));
-	if (!b->steps || !b->create_hooks || !b->start_hooks || !b->sysctls || !b->groups)
+	h->ro_later = calloc(cap + 1, sizeof(*h->ro_later));
+	if (!b->steps || !b->create_hooks || !b->start_hooks || !b->sysctls || !b->groups || !h->ro_later)
 		return report(h, "allocate the boot config");
 	tlv_iter_init(&it, body, len);
 	while ((r = tlv_next(&it, &t)) == 1) {

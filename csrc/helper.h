@@ -40,7 +40,7 @@ struct strv {
 struct mount_op {
 	const char *source, *dest, *fstype, *data;
 	uint64_t flags, propagation, remount, attr_set, attr_clr;
-	int file, plain_dir, proc_ok;
+	int file, plain_dir, proc_ok, ro_later;
 };
 
 struct device_op {
@@ -121,6 +121,8 @@ struct helper {
 	int setgroups_allowed;
 	int procfd;   /* H2 (create): a private procfs instance for sysctl writes, or -1 */
 	int fifo_proc; /* H2 (create): a pid-only procfs instance to reopen the exec fifo, or -1 */
+	int *ro_later;  /* H2 (create): O_PATH fds of the mounts to make read-only after the root switch */
+	size_t n_ro_later;
 	struct packet bootpkt;
 	struct boot boot;
 };
@@ -174,6 +176,7 @@ int open_in_root(struct helper *h, int rootfd, const char *path, unsigned flags)
 /* rootfs.c, mounts.c, devices.c */
 int prepare_rootfs(struct helper *h);
 int do_mount(struct helper *h, int rootfd, const struct mount_op *m);
+int make_ro_later(struct helper *h);
 int make_device(struct helper *h, int rootfd, const struct device_op *d);
 int make_symlink(struct helper *h, int rootfd, const struct symlink_op *l);
 int switch_root(struct helper *h);

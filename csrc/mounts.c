@@ -77,6 +77,17 @@ out:
 	return ret;
 }
 
+/* Hold the new mount (the top one at m->dest) until make_ro_later. */
+static int keep_for_ro_later(struct helper *h, int rootfd, const struct mount_op *m)
+{
+	int fd = open_in_root(h, rootfd, m->dest, 0);
+
+	if (fd < 0)
+		return -1;
+	h->ro_later[h->n_ro_later++] = fd;
+	return 0;
+}
+
 int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 {
 	char proc[64];
@@ -123,5 +134,26 @@ int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 		}
 	}
 	close(tfd);
+	if (ret == 0 && m->ro_later)
+		ret = keep_for_ro_later(h, rootfd, m);
+	return ret;
+}
+
+/*
+ * After the root switch: the mounts that asked for "ro" but had to stay writable while
+ * nodes, links and mount points were made in them (runc's finalizeRootfs). Only the mount
+ * turns read-only, as runc's bind remount does; its superblock stays as it is.
+ */
+int make_ro_later(struct helper *h)
+{
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+	int ret = 0;
+
+	for (size_t i = 0; i < h->n_ro_later; i++) {
+		if (ret == 0 && mount_setattr(h->ro_later[i], "", AT_EMPTY_PATH, &a, sizeof(a)) < 0)
+			ret = report(h, "make mount %zu read-only", i);
+		close(h->ro_later[i]);
+	}
+	h->n_ro_later = 0;
 	return ret;
 }

@@ -168,6 +168,7 @@ enum {
 	M_ATTR_SET = 109,       /* u64 mount_setattr attr_set, recursive */
 	M_ATTR_CLR = 110,
 	M_PROC_OK = 111,        /* u32 bool: the target may be on procfs (proc itself, lxcfs files) */
+	M_RO_LATER = 112,       /* u32 bool: mounted writable, made read-only after the root switch */
 
 	/* Record fields: device node */
 	D_PATH = 120,           /* absolute container path */

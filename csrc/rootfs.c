@@ -270,6 +270,8 @@ int finish_rootfs(struct helper *h)
 	const struct boot *b = &h->boot;
 	int rootfd, devnull = -1, ret = 0;
 
+	if (make_ro_later(h) < 0)
+		return -1;
 	if (b->root_readonly && readonly_root(h) < 0)
 		return -1;
 	if (b->hostname && sethostname(b->hostname, strlen(b->hostname)) < 0)

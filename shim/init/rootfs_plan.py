@@ -76,6 +76,7 @@ def _mount_record(
     file: bool = False,
     plain_dir: bool = False,
     proc_ok: bool = False,
+    ro_later: bool = False,
 ) -> TlvWriter:
     rec = TlvWriter()
     rec.text(p.M_DEST, dest)
@@ -97,6 +98,8 @@ def _mount_record(
         rec.u32(p.M_PLAIN_DIR, 1)
     if proc_ok:  # else the helper refuses a target that resolves onto procfs
         rec.u32(p.M_PROC_OK, 1)
+    if ro_later:
+        rec.u32(p.M_RO_LATER, 1)
     return rec
 
 
@@ -157,28 +160,36 @@ def _config_mount(
         _cgroup_mounts(w, dest, opts.flags, cgroup_dirs)
         return
     attr = (opts.attr_set, opts.attr_clr)
+    # A read-only tmpfs or /dev is mounted writable and made read-only after the root
+    # switch, so mount points, nodes and links can be made in it first (runc's rule). A
+    # read-only bind stays so from the start: mount points below it would be made in the
+    # host directory the config asked to keep read-only (runc fails there too).
+    ro_later = bool(opts.flags & MS_RDONLY) and (m.type == "tmpfs" or dest == "/dev")
+    flags = opts.flags & ~MS_RDONLY if ro_later else opts.flags
     if is_bind:
         source, is_file = _bind_source(m, bundle, where)
         rec = _mount_record(
             dest,
             source=source,
-            flags=opts.flags | MS_BIND,
+            flags=flags | MS_BIND,
             propagation=opts.propagation,
             attr=attr,
             file=is_file,
             proc_ok=dest in PROC_ALLOWED,
+            ro_later=ro_later,
         )
     else:
         rec = _mount_record(
             dest,
             source=m.source or m.type,
             fstype=m.type,
-            flags=opts.flags,
+            flags=flags,
             data=",".join(opts.data),
             propagation=opts.propagation,
             attr=attr,
             plain_dir=m.type in ("proc", "sysfs"),
             proc_ok=m.type == "proc" or dest in PROC_ALLOWED,
+            ro_later=ro_later,
         )
     w.record(p.T_MOUNT, rec)
 

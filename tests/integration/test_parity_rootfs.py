@@ -3,6 +3,8 @@ hides the host's procfs, read-only mounts with mounts below them."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +55,58 @@ def test_no_pivot_still_runs_and_shows_only_the_rootfs(
     ours, theirs = run_both(shim, runc, cid, rid, "--no-pivot", "--bundle", str(bundle))
     assert theirs.code == 0, theirs
     assert (ours.code, ours.out) == (theirs.code, theirs.out), ours
+
+
+def _ro_dev_and_tmp(c: dict[str, Any]) -> None:
+    for m in c["mounts"]:
+        if m["destination"] == "/dev":
+            m["options"].append("ro")
+    c["mounts"] += [
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]},
+        {"destination": "/tmp/sub", "type": "tmpfs", "source": "tmpfs"},
+    ]
+
+
+READONLY_PROBE = (
+    "awk '$5 ~ /^\\/(dev|tmp)/ { split($0, a, \" - \"); print $5, $6, a[2] }'"
+    " /proc/self/mountinfo;"
+    " touch /dev/x; echo dev=$?; touch /tmp/x; echo tmp=$?; touch /tmp/sub/x; echo sub=$?;"
+    " echo hi > /dev/null; echo null=$?; ls /dev"
+)
+
+
+def test_a_read_only_dev_and_tmpfs_get_their_mounts_below_then_turn_read_only(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str, rid: str
+) -> None:
+    """runc mounts a read-only tmpfs (and /dev) writable, makes nodes, links and the mount
+    points below it, and remounts it read-only at the end (the mount, not its superblock)."""
+    bundle = make_bundle(["sh", "-c", READONLY_PROBE], edit=_ro_dev_and_tmp)
+    ours, theirs = run_both(shim, runc, cid, rid, "--bundle", str(bundle))
+    assert theirs.code == 0, theirs
+    assert "/dev ro,nosuid tmpfs tmpfs rw," in theirs.out, theirs
+    assert "dev=1\ntmp=1\nsub=0\nnull=0\n" in theirs.out, theirs
+    assert (ours.code, ours.out, ours.err) == (theirs.code, theirs.out, theirs.err), ours
+
+
+def test_a_read_only_bind_stays_read_only_for_the_mount_points_below_it(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str, rid: str, tmp_path: Path
+) -> None:
+    """Unlike a tmpfs, a bind is read-only at once: a mount point below it would be made in
+    the host directory the config asked to keep read-only. Both refuse, nothing is made."""
+    volume = tmp_path / "volume"
+    volume.mkdir()
+
+    def edit(c: dict[str, Any]) -> None:
+        c["mounts"] += [
+            {"destination": "/vol", "type": "bind", "source": str(volume),
+             "options": ["rbind", "ro"]},
+            {"destination": "/vol/sub", "type": "tmpfs", "source": "tmpfs"},
+        ]  # fmt: skip
+
+    bundle = make_bundle(["true"], edit=edit)
+    ours, theirs = run_both(shim, runc, cid, rid, "--bundle", str(bundle))
+    assert theirs.code == 1, theirs
+    assert "read-only file system" in theirs.err, theirs
+    assert ours.code == 1, ours
+    assert "Read-only file system" in ours.err, ours
+    assert os.listdir(volume) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from shim.errors import CgroupError, Unsupported
+from shim.errors import CgroupError, InvalidConfig, Unsupported
 
 # runc 1.1's AllowedDevices, appended after the spec's rules: (type, major, minor, access).
 DEFAULT_ALLOWED = (
@@ -20,6 +20,7 @@ DEFAULT_ALLOWED = (
     ("c", 1, 9, "rwm"),  # /dev/urandom
     ("c", 136, -1, "rwm"),  # /dev/pts/*
     ("c", 5, 2, "rwm"),  # /dev/ptmx
+    ("c", 10, 200, "rwm"),  # /dev/net/tun (allowed by runc 1.1, dropped in 1.2)
 )
 
 
@@ -47,14 +48,22 @@ def rule_of(
     minor: int | None,
     access: str | None,
 ) -> Rule:
-    """One spec rule, checked (the message names the field)."""
+    """One spec rule, checked (the message names the field).
+
+    Like runc, only the letters r, w and m of `access` count ("rwa" means "rw"); an empty
+    string is refused with runc's text, and so is one without any of the three (runc
+    fails it later, "resulting devices cgroup doesn't precisely match target"). An absent
+    access means "rwm", as in crun.
+    """
     where = f"linux.resources.devices[{index}]"
     kind = type or "a"
     if kind not in ("a", "b", "c"):
         raise Unsupported(f"{where}.type: unknown device type {kind!r}")
-    perms = access or "rwm"
-    if not perms or set(perms) - set("rwm"):
-        raise Unsupported(f"{where}.access: invalid access {perms!r}")
+    if access == "":
+        raise InvalidConfig(f"device access at {index} field cannot be empty")
+    perms = "".join(c for c in "rwm" if c in (access or "rwm"))
+    if not perms:
+        raise InvalidConfig(f"{where}.access: {access!r} grants none of r, w and m")
     return Rule(allow, kind, -1 if major is None else major, -1 if minor is None else minor, perms)
 
 

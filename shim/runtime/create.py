@@ -131,18 +131,15 @@ def cgroup_mount_dirs(paths: dict[str, str]) -> list[tuple[str, str]]:
 
 
 def device_rules(spec: Spec) -> list[Rule]:
-    """The spec's device rules, then an allow rule per `linux.devices` node (as runc)."""
+    """The spec's device rules. A `linux.devices` node gets no rule of its own: runc 1.1
+    makes the node and leaves access to `linux.resources.devices` (clients add the rule)."""
     linux = spec.linux
     res = linux.resources if linux else None
-    rules = (
-        [rule_of(i, r.allow, r.type, r.major, r.minor, r.access) for i, r in enumerate(res.devices)]
-        if res
-        else []
-    )
-    for d in linux.devices if linux else []:
-        if d.type in ("c", "u", "b") and d.major is not None and d.minor is not None:
-            rules.append(Rule(True, "b" if d.type == "b" else "c", d.major, d.minor, "rwm"))
-    return rules
+    if res is None:
+        return []
+    return [
+        rule_of(i, r.allow, r.type, r.major, r.minor, r.access) for i, r in enumerate(res.devices)
+    ]
 
 
 def write_pid_file(path: str, pid: int) -> None:

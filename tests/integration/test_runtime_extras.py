@@ -1,5 +1,5 @@
 """Flags and config fields beyond the basic lifecycle: --no-pivot, the session keyring,
-cgroupsPath, device nodes with their cgroup rules, --debug records from the helper."""
+cgroupsPath, device nodes, --debug records from the helper."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_absolute_cgroups_path_is_made_used_and_removed(
         assert not os.path.exists(f"/sys/fs/cgroup/{ctrl}{path}"), ctrl
 
 
-def test_a_config_device_node_is_made_and_allowed_by_the_device_cgroup(
+def test_a_config_device_node_is_made_with_its_numbers_and_mode(
     shim: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
     def edit(config: dict[str, Any]) -> None:

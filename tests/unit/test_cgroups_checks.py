@@ -41,7 +41,7 @@ def _res(raw: str) -> Resources:
         ),
         ('{"hugepageLimits":[{"pageSize":"2XB","limit":1}]}', "linux.resources.hugepageLimits[0]"),
         ('{"devices":[{"allow":true,"type":"x"}]}', "linux.resources.devices[0].type"),
-        ('{"devices":[{"allow":true,"access":"rwx"}]}', "linux.resources.devices[0].access"),
+        ('{"devices":[{"allow":true,"access":"xa"}]}', "linux.resources.devices[0].access"),
         ('{"unified":{"../memory.max":"1"}}', "linux.resources.unified"),
         ('{"unified":{"memorymax":"1"}}', "linux.resources.unified"),
         ('{"unified":{"cgroup.procs":"1"}}', "linux.resources.unified"),

@@ -27,8 +27,9 @@ def create(paths: Mapping[str, str]) -> list[str]:
     """Make every missing directory in `paths`, like `mkdir -p`; return those made.
 
     The result lists exactly the directories this call created, parents before
-    children, for `remove`. New v1 cpuset directories get `cpuset.cpus`/`.mems` from
-    the nearest ancestor that has them (an empty cpuset refuses tasks with ENOSPC).
+    children, for `remove`. Every empty v1 cpuset from the hierarchy's root down to the
+    container's, made here or not, gets `cpuset.cpus`/`.mems` from its parent (runc's
+    ensureParent: an empty cpuset refuses tasks, and its children any set at all).
     Raises `CgroupError` with runc's text when the container's cgroup already exists
     frozen, or naming the directory or file that failed; on failure whatever this
     call made is removed again.
@@ -41,7 +42,7 @@ def create(paths: Mapping[str, str]) -> list[str]:
             _makedirs(directory, created)
         cpuset = paths.get("cpuset")
         if cpuset is not None:
-            _inherit_cpuset([d for d in created if _is_within(cpuset, d)])
+            _fill_cpusets(cpuset)
     except BaseException as err:
         try:
             remove(created)
@@ -152,24 +153,19 @@ def _makedirs(directory: str, created: list[str]) -> None:
         created.append(path)
 
 
-def _inherit_cpuset(new_dirs: list[str]) -> None:
-    for directory in new_dirs:  # parents first, so each copies from a filled parent
-        for name in _CPUSET_FILES:
-            if (_read(f"{directory}/{name}") or "").strip():
-                continue  # cgroup.clone_children already filled it
-            _write(f"{directory}/{name}", _nearest_value(os.path.dirname(directory), name))
-
-
-def _nearest_value(directory: str, name: str) -> str:
+def _fill_cpusets(directory: str) -> None:
+    chain: list[str] = []  # the container's cpuset dir and its ancestors up to the root
     current = directory
-    while (value := _read(f"{current}/{name}")) is not None:
-        if value.strip():
-            return value.strip()
+    while _read(f"{current}/cpuset.cpus") is not None:
+        chain.append(current)
         parent = os.path.dirname(current)
         if parent == current:
             break
         current = parent
-    raise CgroupError(f"no {name} to inherit above {directory}")
+    for below, above in reversed(list(zip(chain, chain[1:], strict=False))):  # top down
+        for name in _CPUSET_FILES:
+            if not (_read(f"{below}/{name}") or "").strip():
+                _write(f"{below}/{name}", (_read(f"{above}/{name}") or "").strip())
 
 
 def _v1_frozen(directory: str) -> bool:

@@ -41,6 +41,7 @@ static int parse_mount(const struct tlv *rec, struct mount_op *m)
 	int r;
 
 	memset(m, 0, sizeof(*m));
+	m->parent_source = -1;
 	tlv_iter_init(&it, rec->value, rec->vlen);
 	while ((r = tlv_next(&it, &t)) == 1) {
 		int bad = 0;
@@ -59,6 +60,7 @@ static int parse_mount(const struct tlv *rec, struct mount_op *m)
 		case M_PLAIN_DIR: bad = tlv_u32(&t, &b); m->plain_dir = (int)b; break;
 		case M_PROC_OK: bad = tlv_u32(&t, &b); m->proc_ok = (int)b; break;
 		case M_RO_LATER: bad = tlv_u32(&t, &b); m->ro_later = (int)b; break;
+		case M_PARENT_SOURCE: bad = tlv_u32(&t, &b) || b > INT32_MAX; m->parent_source = (int)b; break;
 		default: bad = !(t.tflags & TLV_OPTIONAL);
 		}
 		if (bad)

@@ -41,6 +41,7 @@ struct mount_op {
 	const char *source, *dest, *fstype, *data;
 	uint64_t flags, propagation, remount, attr_set, attr_clr;
 	int file, plain_dir, proc_ok, ro_later;
+	int parent_source; /* -1, or the MOUNT_REQ index: the parent opens the source */
 };
 
 struct device_op {

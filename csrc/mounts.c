@@ -48,15 +48,47 @@ static int set_propagation(struct helper *h, int fd, uint64_t propagation, const
  * "ro" on a bind applies to the top mount, as in runc; rro and friends
  * arrive as attr_set/attr_clr and apply recursively.
  */
+/*
+ * The source's mount tree from the parent (MOUNT_REQ -> MOUNT_FD): it opened it in its own
+ * mount namespace as host root, where our mapped root may be refused on the way to the
+ * source (a 0700 directory of the host's). runc 1.1 does the same with MOUNT_SOURCES.
+ */
+static int source_from_parent(struct helper *h, const struct mount_op *m)
+{
+	uint8_t buf[32];
+	uint32_t index = (uint32_t)m->parent_source;
+	size_t off = tlv_put(buf, sizeof(buf), 0, T_INDEX, &index, 4);
+	struct packet p;
+	int r;
+
+	if (send_packet(h->ctl, MSG_MOUNT_REQ, buf, off, NULL, 0) < 0)
+		return report(h, "bind mount %s on %s: ask for the source", m->source, m->dest);
+	r = recv_packet(h->ctl, &p);
+	if (r <= 0)
+		return r == 0 ? -1 : report(h, "bind mount %s on %s: receive the source", m->source, m->dest);
+	if (p.type != MSG_MOUNT_FD || p.nfds != 1) {
+		for (unsigned i = 0; i < p.nfds; i++)
+			close(p.fds[i]);
+		free_packet(&p);
+		return report_errno(h, EPROTO, "expected MOUNT_FD with one fd, got message %u", p.type);
+	}
+	free_packet(&p);
+	return p.fds[0];
+}
+
 static int bind_mount(struct helper *h, int tfd, const struct mount_op *m)
 {
 	unsigned tree_flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | ((m->flags & MS_REC) ? AT_RECURSIVE : 0);
 	struct mount_attr top = { 0 }, rec = { .attr_set = m->attr_set, .attr_clr = m->attr_clr };
-	int mfd = open_tree(AT_FDCWD, m->source, tree_flags);
-	int ret = -1;
+	int mfd, ret = -1;
 
-	if (mfd < 0)
+	if (m->parent_source >= 0) {
+		mfd = source_from_parent(h, m);
+		if (mfd < 0)
+			return -1;
+	} else if ((mfd = open_tree(AT_FDCWD, m->source, tree_flags)) < 0) {
 		return report(h, "bind mount %s on %s: open source", m->source, m->dest);
+	}
 	flags_to_attr(m->flags | m->remount, &top);
 	if ((top.attr_set || top.attr_clr) && mount_setattr(mfd, "", AT_EMPTY_PATH, &top, sizeof(top)) < 0) {
 		report(h, "bind mount %s on %s: set attributes", m->source, m->dest);

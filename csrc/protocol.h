@@ -23,6 +23,9 @@
  *   H1 -> P   HELLO (version)                 after the sealed-exe check
  *   P  -> H1  BOOT  (+ namespace fds)         after P placed H1 in the cgroups
  *   H1 -> P   CHILD (H2 pid)                   -> P: CHILD_ACK, H1 exits 0
+ *   H2 -> P   MOUNT_REQ (index; a mount whose record has M_PARENT_SOURCE, in order)
+ *             -> P: MOUNT_FD (+ a detached copy of the source's mount tree, made by P in
+ *                its own mount namespace: the container's user may not reach the source)
  *   H2 -> P   HOOKS (only if BOOT asked)      -> P: prestart, createRuntime,
  *                                                HOOKS_DONE
  *   H2 -> P   READY                           -> P: prlimit, RUN
@@ -84,7 +87,9 @@ enum {
 	MSG_SECCOMP_FD = 11,
 	MSG_SECCOMP_ACK = 12,
 	MSG_EXEC_PENDING = 13,
-	MSG_ERROR = 14
+	MSG_ERROR = 14,
+	MSG_MOUNT_REQ = 15,
+	MSG_MOUNT_FD = 16
 };
 
 /* Stages, for ERROR and log records. */
@@ -101,6 +106,7 @@ enum {
 	T_ERRNO = 3,
 	T_STAGE = 4,
 	T_MESSAGE = 5,
+	T_INDEX = 6,            /* MOUNT_REQ: u32, the M_PARENT_SOURCE of the mount */
 
 	/* BOOT: namespaces (H1) */
 	T_CLONE_FLAGS = 10,     /* u32: CLONE_NEW* to unshare */
@@ -169,6 +175,7 @@ enum {
 	M_ATTR_CLR = 110,
 	M_PROC_OK = 111,        /* u32 bool: the target may be on procfs (proc itself, lxcfs files) */
 	M_RO_LATER = 112,       /* u32 bool: mounted writable, made read-only after the root switch */
+	M_PARENT_SOURCE = 113,  /* u32: a bind whose source the parent opens (MOUNT_REQ with this index) */
 
 	/* Record fields: device node */
 	D_PATH = 120,           /* absolute container path */

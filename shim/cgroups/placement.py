@@ -162,7 +162,8 @@ def _fill_cpusets(directory: str) -> None:
         if parent == current:
             break
         current = parent
-    for below, above in reversed(list(zip(chain, chain[1:], strict=False))):  # top down
+    for i in range(len(chain) - 2, -1, -1):  # top down: each copies from a filled parent
+        below, above = chain[i], chain[i + 1]
         for name in _CPUSET_FILES:
             if not (_read(f"{below}/{name}") or "").strip():
                 _write(f"{below}/{name}", (_read(f"{above}/{name}") or "").strip())

@@ -32,14 +32,22 @@ TIME_CLOCKS = {"monotonic": "monotonic", "boottime": "boottime"}
 
 
 class BootPlan:
-    """The BOOT body and the namespace fds that go with it (closed by the caller)."""
+    """The BOOT body and the namespace fds that go with it (closed by the caller), and the
+    bind sources the helper will ask us to open (MOUNT_REQ index -> (path, recursive))."""
 
-    __slots__ = ("body", "fds", "want_hooks")
+    __slots__ = ("body", "fds", "mount_sources", "want_hooks")
 
-    def __init__(self, body: bytes, fds: list[int], want_hooks: bool) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        fds: list[int],
+        want_hooks: bool,
+        mount_sources: list[tuple[str, bool]] | None = None,
+    ) -> None:
         self.body = body
         self.fds = fds
         self.want_hooks = want_hooks
+        self.mount_sources = mount_sources or []
 
 
 def _namespaces(w: TlvWriter, spec: Spec) -> list[int]:
@@ -164,9 +172,13 @@ def build_boot(
     if proc is None:
         raise InvalidConfig("process property must not be empty")
     w = TlvWriter()
+    # In a user namespace the container's root may be refused on the way to a bind source
+    # (a 0700 directory of the host's): we open every source for it, as runc 1.1 does.
+    userns = any(ns.type == "user" for ns in spec.linux.namespaces) if spec.linux else False
+    sources: list[tuple[str, bool]] | None = [] if userns else None
     try:
         w.text(p.T_ROOTFS, rootfs)
-        steps, dev_setup = rootfs_steps(spec, bundle, cgroup_dirs)
+        steps, dev_setup = rootfs_steps(spec, bundle, cgroup_dirs, sources)
         process_tlvs(w, proc)
         _linux(w, spec)
         seccomp_tlvs(w, spec.linux.seccomp if spec.linux else None)
@@ -202,7 +214,7 @@ def build_boot(
         for fd in fds:
             os.close(fd)
         raise
-    return BootPlan(body, fds, want_hooks)
+    return BootPlan(body, fds, want_hooks, sources)
 
 
 def check_size(size: int, proc: Process, source: str) -> None:

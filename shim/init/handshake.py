@@ -11,6 +11,8 @@ The shell (`init/spawn.py`) owns sockets, fds and deadlines.
     |--------- USERNS_MAPPED ------->|  (after P wrote /proc/H1/{setgroups,uid_map,gid_map})
     |<-------- CHILD (H2 pid) -------|---- clone ------------>|
     |--------- CHILD_ACK ----------->| exits 0
+    |<---------------------------- MOUNT_REQ (index) ---------|  (binds in a user namespace)
+    |---------------------------- MOUNT_FD (+ fd) ---------->|  (P opened the source)
     |<---------------------------- HOOKS (if asked) ----------|
     |---------------------------- HOOKS_DONE --------------->|  (after prestart, createRuntime)
     |<---------------------------- READY ---------------------|
@@ -34,6 +36,7 @@ TRANSITIONS: dict[tuple[str, int], str] = {
     ("hello", p.MSG_HELLO): "child",
     ("child", p.MSG_USERNS_READY): "child",  # a new user namespace: P writes the id maps
     ("child", p.MSG_CHILD): "init",
+    ("init", p.MSG_MOUNT_REQ): "init",  # a bind source the container's user cannot reach
     ("init", p.MSG_HOOKS): "hooked",
     ("init", p.MSG_READY): "ready",
     ("hooked", p.MSG_READY): "ready",
@@ -43,7 +46,9 @@ TRANSITIONS: dict[tuple[str, int], str] = {
 }
 # exec: the same without HOOKS (the process joins a container that is already built).
 EXEC_TRANSITIONS: dict[tuple[str, int], str] = {
-    k: v for k, v in TRANSITIONS.items() if k[1] != p.MSG_HOOKS and k[0] != "hooked"
+    k: v
+    for k, v in TRANSITIONS.items()
+    if k[1] not in (p.MSG_HOOKS, p.MSG_MOUNT_REQ) and k[0] != "hooked"
 }
 CHANNEL: dict[str, int] = {"hello": 1, "child": 1, "init": 2, "hooked": 2, "ready": 2, "pending": 2}
 

@@ -149,7 +149,12 @@ def _cgroup_mounts(w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[
 
 
 def _config_mount(
-    w: TlvWriter, m: Mount, index: int, bundle: str, cgroup_dirs: list[tuple[str, str]]
+    w: TlvWriter,
+    m: Mount,
+    index: int,
+    bundle: str,
+    cgroup_dirs: list[tuple[str, str]],
+    parent_sources: list[tuple[str, bool]] | None,
 ) -> None:
     where = f"mounts[{index}]"
     dest = _clean(m.destination)
@@ -178,6 +183,9 @@ def _config_mount(
             proc_ok=dest in PROC_ALLOWED,
             ro_later=ro_later,
         )
+        if parent_sources is not None:  # the helper asks us for the source (MOUNT_REQ)
+            rec.u32(p.M_PARENT_SOURCE, len(parent_sources))
+            parent_sources.append((source, bool(opts.flags & MS_REC)))
     else:
         rec = _mount_record(
             dest,
@@ -222,13 +230,20 @@ def _config_device(d: Device, index: int) -> TlvWriter:
 
 
 def rootfs_steps(
-    spec: Spec, bundle: str, cgroup_dirs: list[tuple[str, str]]
+    spec: Spec,
+    bundle: str,
+    cgroup_dirs: list[tuple[str, str]],
+    parent_sources: list[tuple[str, bool]] | None = None,
 ) -> tuple[TlvWriter, bool]:
-    """All rootfs steps in order; also whether /dev gets nodes and links (no /dev bind)."""
+    """All rootfs steps in order; also whether /dev gets nodes and links (no /dev bind).
+
+    With `parent_sources` (a container with a user namespace), every bind's source is
+    appended there as (path, recursive) and opened by the parent on the helper's request.
+    """
     w = TlvWriter()
     dev_bound = False
     for i, m in enumerate(spec.mounts):
-        _config_mount(w, m, i, bundle, cgroup_dirs)
+        _config_mount(w, m, i, bundle, cgroup_dirs, parent_sources)
         if _clean(m.destination) == "/dev" and (
             m.type == "bind" or "bind" in m.options or "rbind" in m.options
         ):

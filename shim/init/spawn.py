@@ -343,6 +343,7 @@ def drive(
     on_hooks: Callable[[int], None] | None = None,
     on_userns: Callable[[int], None] | None = None,
     on_seccomp: Callable[[int, int], None] | None = None,
+    on_mount: Callable[[int], int] | None = None,
     table: dict[tuple[str, int], str] = TRANSITIONS,
     timeout: float = 60.0,
 ) -> None:
@@ -350,7 +351,8 @@ def drive(
 
     place(h1_pid): put H1 into the cgroups before it clones; on_child(h2_pid) once the
     process exists; on_hooks(h2_pid) for HOOKS; on_ready(h2_pid) before RUN;
-    on_userns(h1_pid) writes the id maps of H1's new user namespace.
+    on_userns(h1_pid) writes the id maps of H1's new user namespace; on_mount(index) opens
+    a bind source for the helper and returns the fd (closed here once sent).
     """
     deadline = time.monotonic() + timeout
     ex = Exchange(table)
@@ -379,6 +381,15 @@ def drive(
             continue
         for fd in pkt.fds:  # no other message carries fds for the parent
             os.close(fd)
+        if pkt.type == p.MSG_MOUNT_REQ:
+            if on_mount is None:
+                raise InitFailed("unexpected mount source request from the init helper")
+            fd = on_mount(pkt.u32(p.T_INDEX))
+            try:
+                helper.send(2, p.MSG_MOUNT_FD, b"", [fd])
+            finally:
+                os.close(fd)
+            continue
         if pkt.type == p.MSG_HELLO:
             if pkt.u32(p.T_VERSION) != p.PROTO_VERSION:
                 version = pkt.u32(p.T_VERSION)

@@ -142,6 +142,21 @@ def device_rules(spec: Spec) -> list[Rule]:
     ]
 
 
+def open_mount_source(sources: list[tuple[str, bool]], index: int) -> int:
+    """A detached copy of the `index`th planned bind source's mount tree, for the helper."""
+    from shim.sys import open_tree_clone
+
+    if not 0 <= index < len(sources):
+        raise InitFailed(f"the init helper asked for mount source {index} of {len(sources)}")
+    source, recursive = sources[index]
+    try:
+        return open_tree_clone(source, recursive)
+    except OSError as err:
+        raise InitFailed(
+            f"unable to start container process: bind mount {source}: open source: {err.strerror}"
+        ) from None
+
+
 def write_pid_file(path: str, pid: int) -> None:
     """runc's way: `.<name>` beside it, O_EXCL, then rename; no trailing newline."""
     tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
@@ -231,7 +246,7 @@ class _Creation:
                 )
                 self.helper.log_fields = {"id": self.id}
                 self.journal.record(pids=[self.helper.h1_pid])
-                self._exchange(plan.body, plan.fds, plan.want_hooks)
+                self._exchange(plan.body, plan.fds, plan.mount_sources)
             finally:
                 for fd in plan.fds:
                     os.close(fd)
@@ -242,7 +257,7 @@ class _Creation:
         assert self.helper.h2 is not None
         return Created(self.state, self.helper.h2)
 
-    def _exchange(self, boot: bytes, ns_fds: list[int], want_hooks: bool) -> None:
+    def _exchange(self, boot: bytes, ns_fds: list[int], sources: list[tuple[str, bool]]) -> None:
         helper = self.helper
         assert helper is not None
         drive(
@@ -254,6 +269,7 @@ class _Creation:
             on_hooks=self._create_hooks,
             on_userns=self._write_id_maps,
             on_seccomp=self._seccomp_listener,
+            on_mount=lambda index: open_mount_source(sources, index),
             on_ready=self._ready,
             timeout=INIT_TIMEOUT,
         )

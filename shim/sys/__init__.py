@@ -169,3 +169,18 @@ def bpf_prog_attach(target_fd: int, prog_fd: int, attach_type: int, flags: int) 
     attr = ffi.new("char[]", _BPF_ATTR_SIZE)
     struct.pack_into("<IIII", ffi.buffer(attr), 0, target_fd, prog_fd, attach_type, flags)
     _bpf(BPF_PROG_ATTACH, attr)
+
+
+# <sys/mount.h>, <fcntl.h>: not in the cdef, whose constants mirror csrc/protocol.h
+_OPEN_TREE_CLONE, _OPEN_TREE_CLOEXEC, _AT_RECURSIVE, _AT_FDCWD = 1, os.O_CLOEXEC, 0x8000, -100
+
+
+def open_tree_clone(path: str, recursive: bool) -> int:
+    """open_tree(OPEN_TREE_CLONE): a detached copy of the mount tree at `path` (just its top
+    mount unless `recursive`), as a close-on-exec fd. The copy can be attached in another
+    mount namespace, and whoever attaches it needs no access to `path` itself."""
+    from shim.sys._native import ffi, lib
+
+    flags = _OPEN_TREE_CLONE | _OPEN_TREE_CLOEXEC | (_AT_RECURSIVE if recursive else 0)
+    fd = lib.open_tree(_AT_FDCWD, os.fsencode(path), ffi.cast("unsigned int", flags))
+    return _check(int(fd), f"open_tree {path}")

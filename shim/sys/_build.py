@@ -42,6 +42,7 @@ ffibuilder.cdef(
     long syscall(long number, ...);
     #define SYS_openat2 ...
     #define SYS_bpf ...
+    int open_tree(int dfd, const char *filename, unsigned int flags);
     """
 )
 ffibuilder.set_source(

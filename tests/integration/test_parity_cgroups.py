@@ -58,7 +58,7 @@ def test_a_premade_cpuset_parent_is_filled_and_passed_on_as_runc_does(
     get any cpu); a narrower one stays, and the container gets exactly its set."""
     cpuset = _v1_controller("cpuset")
     top = (cpuset / "cpuset.cpus").read_text().strip()
-    last = str(os.cpu_count() - 1 if os.cpu_count() else 0)
+    last = str((os.cpu_count() or 1) - 1)
     seen = []
     for tool, name in ((shim, cid), (runc, rid)):
         made = cpuset / parent

@@ -273,3 +273,38 @@ def test_a_non_root_user_cannot_read_a_root_only_file(
     assert "Permission denied" in res.err
     # The mapped root (its owner) can: the refusal was the mapping's doing, not the file's.
     assert shim.ok("exec", "--user", "0:0", cid, "cat", "/secret").out == "root only\n"
+
+
+def test_a_bind_source_the_mapped_root_cannot_reach_is_opened_for_it_as_runc_does(
+    shim: Shim,
+    runc: Shim,
+    make_userns_bundle: UsernsBundleFactory,
+    traversable_dir: Path,
+    cid: str,
+    rid: str,
+) -> None:
+    """The volume sits below a 0700 directory of host root's, out of the mapped root's
+    reach: the runtime opens it on the host's side and hands the mount over (runc 1.1's
+    MOUNT_SOURCES). `ro` still applies, and exec sees the volume too."""
+    private = traversable_dir / "private"
+    private.mkdir(mode=0o700)
+    (private / "vol").mkdir()
+    (private / "vol/f").write_text("hello\n")
+
+    def edit(c: dict[str, Any]) -> None:
+        c["mounts"].append(
+            {"destination": "/data", "type": "bind", "source": str(private / "vol"),
+             "options": ["rbind", "ro"]}
+        )  # fmt: skip
+
+    script = "cat /data/f; touch /data/x 2>&1; echo touch=$?"
+    bundle = make_userns_bundle(["sh", "-c", f"{script}; sleep 100"], edit=edit)
+    seen = []
+    for tool, name in ((shim, cid), (runc, rid)):
+        tool.ok("run", "-d", "--bundle", str(bundle), name)
+        seen.append(tool("exec", name, "sh", "-c", script))
+        tool.ok("delete", "--force", name)
+    assert seen[1].code == 0, seen[1]
+    assert seen[1].out == "hello\ntouch: /data/x: Read-only file system\ntouch=1\n", seen[1]
+    assert (seen[0].code, seen[0].out) == (seen[1].code, seen[1].out), seen[0]
+    assert os.listdir(private / "vol") == ["f"]

@@ -60,6 +60,7 @@ static int parse_mount(const struct tlv *rec, struct mount_op *m)
 		case M_PLAIN_DIR: bad = tlv_u32(&t, &b); m->plain_dir = (int)b; break;
 		case M_PROC_OK: bad = tlv_u32(&t, &b); m->proc_ok = (int)b; break;
 		case M_RO_LATER: bad = tlv_u32(&t, &b); m->ro_later = (int)b; break;
+		case M_COPYUP: bad = tlv_u32(&t, &b); m->copyup = (int)b; break;
 		case M_PARENT_SOURCE: bad = tlv_u32(&t, &b) || b > INT32_MAX; m->parent_source = (int)b; break;
 		default: bad = !(t.tflags & TLV_OPTIONAL);
 		}

@@ -42,6 +42,7 @@ struct mount_op {
 	uint64_t flags, propagation, remount, attr_set, attr_clr;
 	int file, plain_dir, proc_ok, ro_later;
 	int parent_source; /* -1, or the MOUNT_REQ index: the parent opens the source */
+	int copyup;        /* tmpfs: copy what it covers into it (tmpcopyup) */
 };
 
 struct device_op {
@@ -178,6 +179,7 @@ int open_in_root(struct helper *h, int rootfd, const char *path, unsigned flags)
 int prepare_rootfs(struct helper *h);
 int do_mount(struct helper *h, int rootfd, const struct mount_op *m);
 int make_ro_later(struct helper *h);
+int copy_up(struct helper *h, int src, int dst, const char *where);  /* copyup.c */
 int make_device(struct helper *h, int rootfd, const struct device_op *d);
 int make_symlink(struct helper *h, int rootfd, const struct symlink_op *l);
 int switch_root(struct helper *h);

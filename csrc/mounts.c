@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* mount(2) flags that map onto mount_setattr attributes. */
@@ -120,18 +121,70 @@ static int keep_for_ro_later(struct helper *h, int rootfd, const struct mount_op
 	return 0;
 }
 
+/*
+ * A tmpfs over a directory that was there takes that directory's mode (runc does so,
+ * whatever mode= said), and with tmpcopyup its content. *src gets a directory fd of what
+ * the tmpfs will cover (-1 when nothing was there), *mode its mode.
+ */
+static int tmpfs_underneath(struct helper *h, int rootfd, const struct mount_op *m, int *src, mode_t *mode)
+{
+	struct stat st;
+	int fd = open_in_root(h, rootfd, m->dest, IN_ROOT_MAYBE_MISSING | (m->proc_ok ? 0 : IN_ROOT_NOT_ON_PROC));
+
+	*src = -1;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return report(h, "stat %s", m->dest);
+	}
+	*mode = st.st_mode & 07777;
+	if (S_ISDIR(st.st_mode))
+		*src = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (S_ISDIR(st.st_mode) && *src < 0)
+		return report(h, "open %s", m->dest);
+	return 0;
+}
+
+/* After a tmpfs went on m->dest: its root gets the mode of what it covers, and the copy. */
+static int tmpfs_fill(struct helper *h, int rootfd, const struct mount_op *m, int src, mode_t mode)
+{
+	int fd = open_in_root(h, rootfd, m->dest, 0), dst, ret = 0;
+
+	if (fd < 0)
+		return -1;
+	dst = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	close(fd);
+	if (dst < 0)
+		return report(h, "open the tmpfs on %s", m->dest);
+	if (m->copyup)
+		ret = copy_up(h, src, dst, m->dest);
+	if (ret == 0 && fchmod(dst, mode) < 0)
+		ret = report(h, "chmod the tmpfs on %s", m->dest);
+	close(dst);
+	return ret;
+}
+
 int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 {
 	char proc[64];
-	int tfd, ret = 0;
+	int tfd, ret = 0, under = -1;
 	int remount_only = (m->flags & MS_REMOUNT) != 0;
+	int tmpfs = !remount_only && !(m->flags & MS_BIND) && m->fstype && !strcmp(m->fstype, "tmpfs");
+	mode_t mode = 0;
 
+	if (tmpfs && tmpfs_underneath(h, rootfd, m, &under, &mode) < 0)
+		return -1;
 	tfd = open_in_root(h, rootfd, m->dest,
 			   (remount_only ? 0 : IN_ROOT_CREATE) | (m->file ? IN_ROOT_FILE : 0) |
 				   (m->plain_dir ? IN_ROOT_PLAIN_DIR : 0) |
 				   (m->proc_ok ? 0 : IN_ROOT_NOT_ON_PROC));
-	if (tfd < 0)
+	if (tfd < 0) {
+		if (under >= 0)
+			close(under);
 		return -1;
+	}
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", tfd);
 	if (remount_only) {
 		if (mount(NULL, proc, NULL, (unsigned long)m->flags, m->data) < 0)
@@ -166,6 +219,10 @@ int do_mount(struct helper *h, int rootfd, const struct mount_op *m)
 		}
 	}
 	close(tfd);
+	if (ret == 0 && under >= 0)
+		ret = tmpfs_fill(h, rootfd, m, under, mode);
+	if (under >= 0)
+		close(under);
 	if (ret == 0 && m->ro_later)
 		ret = keep_for_ro_later(h, rootfd, m);
 	return ret;

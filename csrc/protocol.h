@@ -176,6 +176,7 @@ enum {
 	M_PROC_OK = 111,        /* u32 bool: the target may be on procfs (proc itself, lxcfs files) */
 	M_RO_LATER = 112,       /* u32 bool: mounted writable, made read-only after the root switch */
 	M_PARENT_SOURCE = 113,  /* u32: a bind whose source the parent opens (MOUNT_REQ with this index) */
+	M_COPYUP = 114,         /* u32 bool: tmpfs: copy the content of the directory it covers into it */
 
 	/* Record fields: device node */
 	D_PATH = 120,           /* absolute container path */

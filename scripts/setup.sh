@@ -4,7 +4,7 @@
 # and demo rootfs), runc (the peer the tests compare against), crun and time (the
 # bench's second peer, and GNU time for its peak-RSS figure), containerd (1.6: the
 # daemon, ctr and containerd-shim-runc-v2 that tests/containerd and the shim bench drive),
-# python3-venv, podman (the checkpoint/restore tests drive shim through it) and criu
+# python3-venv, podman (the checkpoint/restore and tmpcopyup tests drive shim through it) and criu
 # (bookworm's 3.17: too old for current kernels; the tests check that shim says so). A
 # criu that works here comes from scripts/build-criu.sh (cached; about 50 s the first time).
 set -euo pipefail

@@ -113,16 +113,16 @@ RECURSIVE: dict[str, tuple[int, int]] = {
 
 # Options runc knows that this runtime refuses rather than ignore.
 REFUSED = {
-    "tmpcopyup": "tmpcopyup (copying a directory's content into a tmpfs) is not supported",
     "idmap": "id-mapped mounts are not supported",
     "ridmap": "id-mapped mounts are not supported",
 }
 
 
 class MountOptions:
-    __slots__ = ("attr_clr", "attr_set", "data", "flags", "propagation")
+    __slots__ = ("attr_clr", "attr_set", "copyup", "data", "flags", "propagation")
 
     def __init__(self) -> None:
+        self.copyup = False  # tmpcopyup: runc's extension, for tmpfs only (ignored elsewhere)
         self.flags = 0
         self.propagation = 0
         self.attr_set = 0
@@ -143,6 +143,8 @@ def parse_options(options: list[str], where: str) -> MountOptions:
             clr, set_ = RECURSIVE[opt]
             out.attr_clr |= clr
             out.attr_set = (out.attr_set & ~clr) | set_
+        elif opt == "tmpcopyup":
+            out.copyup = True
         elif opt in REFUSED:
             raise Unsupported(f"{where}: {REFUSED[opt]}")
         else:

@@ -77,6 +77,7 @@ def _mount_record(
     plain_dir: bool = False,
     proc_ok: bool = False,
     ro_later: bool = False,
+    copyup: bool = False,
 ) -> TlvWriter:
     rec = TlvWriter()
     rec.text(p.M_DEST, dest)
@@ -100,6 +101,8 @@ def _mount_record(
         rec.u32(p.M_PROC_OK, 1)
     if ro_later:
         rec.u32(p.M_RO_LATER, 1)
+    if copyup:
+        rec.u32(p.M_COPYUP, 1)
     return rec
 
 
@@ -198,6 +201,7 @@ def _config_mount(
             plain_dir=m.type in ("proc", "sysfs"),
             proc_ok=m.type == "proc" or dest in PROC_ALLOWED,
             ro_later=ro_later,
+            copyup=opts.copyup and m.type == "tmpfs",
         )
     w.record(p.T_MOUNT, rec)
 

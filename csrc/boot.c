@@ -253,6 +253,9 @@ static int parse_one(struct helper *h, const struct tlv *t, size_t cap)
 		b->seccomp_len = t->vlen;
 		return 0;
 	case T_SECCOMP_FLAGS: return tlv_u32(t, &b->seccomp_flags);
+	case T_APPARMOR_PROFILE: return tlv_str(t, &b->apparmor_profile);
+	case T_SELINUX_LABEL: return tlv_str(t, &b->selinux_label);
+	case T_LSM_ATTR_ROOT: return tlv_str(t, &b->lsm_attr_root);
 	default: return (t->tflags & TLV_OPTIONAL) ? 0 : -1;
 	}
 }

@@ -106,6 +106,7 @@ struct boot {
 	struct strv args, env;
 	const uint8_t *seccomp;
 	uint32_t seccomp_len, seccomp_flags;
+	const char *apparmor_profile, *selinux_label, *lsm_attr_root;
 };
 
 struct helper {
@@ -123,6 +124,7 @@ struct helper {
 	int setgroups_allowed;
 	int procfd;   /* H2 (create): a private procfs instance for sysctl writes, or -1 */
 	int fifo_proc; /* H2 (create): a pid-only procfs instance to reopen the exec fifo, or -1 */
+	int lsm_fd;   /* procfs (or its test stand-in) for the LSM attr files, or -1 */
 	int *ro_later;  /* H2 (create): O_PATH fds of the mounts to make read-only after the root switch */
 	size_t n_ro_later;
 	struct packet bootpkt;
@@ -191,6 +193,11 @@ int run_hooks(struct helper *h, const struct hook *hooks, size_t n, const char *
 
 /* console.c */
 int setup_console(struct helper *h);
+
+/* lsm.c */
+int open_lsm_root(struct helper *h);
+int set_key_label(struct helper *h);
+int set_exec_labels(struct helper *h);
 
 /* seccomp.c */
 int load_seccomp(struct helper *h);

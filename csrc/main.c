@@ -142,7 +142,7 @@ static int stage1(struct helper *h)
 	pid_t pid;
 
 	test_point(h, "h1-hello");
-	if (hello(h) < 0 || read_host_facts(h) < 0)
+	if (hello(h) < 0 || read_host_facts(h) < 0 || open_lsm_root(h) < 0)
 		return -1;
 	test_point(h, "h1-boot");
 	log_msg(h, LOG_DEBUG, "nsexec container setup");
@@ -203,6 +203,7 @@ int main(int argc, char **argv)
 	h.log_fd = -1;
 	h.procfd = -1;
 	h.fifo_proc = -1;
+	h.lsm_fd = -1;
 	if (argc != 2 || (n = strtol(argv[1], &end, 10), *end || n < 0 || n > 1000)) {
 		dprintf(2, "shim-init: internal helper of shim; not to be run by hand\n");
 		return 2;

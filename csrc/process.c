@@ -185,8 +185,12 @@ int setup_process(struct helper *h)
 	if (add_home(h) < 0)
 		return -1;
 
+	if (b->keyring && set_key_label(h) < 0)  /* keys of the new session keyring get the label */
+		return -1;
 	if (b->keyring && syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, b->keyring) < 0 && errno != ENOSYS)
 		return report(h, "join session keyring %s", b->keyring);
+	if (set_exec_labels(h) < 0)
+		return -1;
 	if (b->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return report(h, "set no_new_privs");
 	/* cwd first, as root: a profile may well refuse getcwd to the process itself. */

@@ -160,6 +160,9 @@ enum {
 	T_HAS_CONSOLE = 63,     /* u32 bool: the CONSOLE slot holds the console socket */
 	T_SECCOMP_BPF = 64,     /* raw struct sock_filter[] (8 bytes each), compiled by the parent */
 	T_SECCOMP_FLAGS = 65,   /* u32 SECCOMP_FILTER_FLAG_*; NEW_LISTENER: H2 sends SECCOMP_FD */
+	T_APPARMOR_PROFILE = 66,/* bytes: written as "exec <profile>" to attr/apparmor/exec */
+	T_SELINUX_LABEL = 67,   /* bytes: written to attr/exec and attr/keycreate */
+	T_LSM_ATTR_ROOT = 68,   /* bytes: tests only: a directory standing in for /proc */
 
 	/* Record fields: mount */
 	M_SOURCE = 100,

@@ -6,7 +6,7 @@ import os
 
 from shim.cli.common import console_fd as _console_fd
 from shim.cli.common import store_of as _store
-from shim.errors import ShimError, Unsupported
+from shim.errors import ShimError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,9 +22,6 @@ def cmd_exec(inv: Invocation) -> int:
     store = _store(inv)
     detach, tty = inv.flag_bool("detach"), inv.flag_bool("tty")
     process_file = inv.flag_str("process")
-    for flag in ("process-label", "apparmor"):
-        if inv.flag_str(flag):
-            raise Unsupported(f"--{flag}: LSM labels are not supported by this runtime")
     if process_file and not tty:
         tty = _process_file_terminal(process_file)
     console_fd = _console_fd(inv, tty, detach)
@@ -48,6 +45,8 @@ def cmd_exec(inv: Invocation) -> int:
         preserve_fds=inv.flag_int("preserve-fds"),
         cgroups=inv.flag_list("cgroup"),
         ignore_paused=inv.flag_bool("ignore-paused"),
+        apparmor=inv.flag_str("apparmor"),
+        process_label=inv.flag_str("process-label"),
     )
     try:
         try:

@@ -12,6 +12,7 @@ import stat
 from shim.errors import InvalidConfig
 from shim.init import protocol as p
 from shim.init.handshake import TlvWriter
+from shim.init.lsm import mount_label_data
 from shim.init.mount_options import (
     MS_BIND,
     MS_NODEV,
@@ -57,6 +58,7 @@ PROC_ALLOWED = frozenset(
         "/proc/sys/kernel/ns_last_pid",
     }
 )
+UNLABELLED = frozenset({"proc", "sysfs", "mqueue"})  # runc mounts these without mountLabel
 DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
@@ -124,7 +126,9 @@ def _bind_source(m: Mount, bundle: str, where: str) -> tuple[str, bool]:
     return source, not stat.S_ISDIR(st.st_mode)
 
 
-def _cgroup_mounts(w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[str, str]]) -> None:
+def _cgroup_mounts(
+    w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[str, str]], label: str
+) -> None:
     """A cgroup mount becomes binds of the container's own cgroup dirs (v1: under a tmpfs)."""
     base = flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)
     ro = flags & MS_RDONLY
@@ -133,9 +137,8 @@ def _cgroup_mounts(w: TlvWriter, dest: str, flags: int, cgroup_dirs: list[tuple[
             p.T_MOUNT, _mount_record(dest, source=cgroup_dirs[0][1], flags=MS_BIND | base | ro)
         )
         return
-    w.record(
-        p.T_MOUNT, _mount_record(dest, source="tmpfs", fstype="tmpfs", flags=base, data="mode=755")
-    )
+    data = mount_label_data("mode=755", label)
+    w.record(p.T_MOUNT, _mount_record(dest, source="tmpfs", fstype="tmpfs", flags=base, data=data))
     for name, host_dir in cgroup_dirs:
         target = f"{dest}/{name}"
         w.record(
@@ -158,6 +161,7 @@ def _config_mount(
     bundle: str,
     cgroup_dirs: list[tuple[str, str]],
     parent_sources: list[tuple[str, bool]] | None,
+    label: str,
 ) -> None:
     where = f"mounts[{index}]"
     dest = _clean(m.destination)
@@ -165,7 +169,7 @@ def _config_mount(
     is_bind = m.type == "bind" or bool(opts.flags & MS_BIND)
     _check_proc(dest, "bind" if is_bind else m.type, where)
     if m.type in ("cgroup", "cgroup2") and not is_bind:
-        _cgroup_mounts(w, dest, opts.flags, cgroup_dirs)
+        _cgroup_mounts(w, dest, opts.flags, cgroup_dirs, label)
         return
     attr = (opts.attr_set, opts.attr_clr)
     # A read-only tmpfs or /dev is mounted writable and made read-only after the root
@@ -195,7 +199,8 @@ def _config_mount(
             source=m.source or m.type,
             fstype=m.type,
             flags=flags,
-            data=",".join(opts.data),
+            # runc labels every new mount but proc, sysfs and mqueue (binds ignore data)
+            data=mount_label_data(",".join(opts.data), "" if m.type in UNLABELLED else label),
             propagation=opts.propagation,
             attr=attr,
             plain_dir=m.type in ("proc", "sysfs"),
@@ -246,8 +251,9 @@ def rootfs_steps(
     """
     w = TlvWriter()
     dev_bound = False
+    label = spec.linux.mount_label if spec.linux else ""
     for i, m in enumerate(spec.mounts):
-        _config_mount(w, m, i, bundle, cgroup_dirs, parent_sources)
+        _config_mount(w, m, i, bundle, cgroup_dirs, parent_sources, label)
         if _clean(m.destination) == "/dev" and (
             m.type == "bind" or "bind" in m.options or "rbind" in m.options
         ):

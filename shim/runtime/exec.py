@@ -15,6 +15,7 @@ from shim.errors import InvalidConfig, WrongState
 from shim.init import protocol as p
 from shim.init.boot import CLONE_FLAGS, check_size, process_tlvs, seccomp_tlvs
 from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
+from shim.init.lsm import check_lsm
 from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
@@ -47,6 +48,7 @@ class ExecOptions:
 
     __slots__ = (
         "additional_gids",
+        "apparmor",
         "args",
         "caps",
         "cgroups",
@@ -58,6 +60,7 @@ class ExecOptions:
         "preserve_fds",
         "process",
         "process_file",
+        "process_label",
         "stdio",
         "tty",
         "user",
@@ -81,9 +84,13 @@ class ExecOptions:
         ignore_paused: bool = False,
         process: Process | bytes | None = None,
         stdio: tuple[int, int, int] | None = None,
+        apparmor: str = "",
+        process_label: str = "",
     ) -> None:
         self.process = process
         self.stdio = stdio
+        self.apparmor = apparmor
+        self.process_label = process_label
         self.args = args or []
         self.process_file = process_file
         self.tty = tty
@@ -153,7 +160,7 @@ def build_process(state: State, opts: ExecOptions) -> Process:
             if isinstance(opts.process, bytes)
             else replace(opts.process)
         )
-        validate_process(proc)
+        _labels(proc, base, opts)
         return proc
     if opts.process_file:
         try:
@@ -164,7 +171,7 @@ def build_process(state: State, opts: ExecOptions) -> Process:
             raise InvalidConfig(f"open {opts.process_file}: {reason}") from None
         if proc.capabilities is None:
             proc.capabilities = base.capabilities
-        validate_process(proc)
+        _labels(proc, base, opts)
         return proc
     if not opts.args:
         raise InvalidConfig("process args cannot be empty")
@@ -183,8 +190,16 @@ def build_process(state: State, opts: ExecOptions) -> Process:
         _add_caps(opts.caps, proc)
     if opts.no_new_privs is not None:
         proc.no_new_privileges = opts.no_new_privs
-    validate_process(proc)
+    _labels(proc, base, opts)
     return proc
+
+
+def _labels(proc: Process, base: Process, opts: ExecOptions) -> None:
+    """runc's rule: the flags, else the process's own labels, else the container's."""
+    proc.apparmor_profile = opts.apparmor or proc.apparmor_profile or base.apparmor_profile
+    proc.selinux_label = opts.process_label or proc.selinux_label or base.selinux_label
+    validate_process(proc)
+    check_lsm(proc)
 
 
 def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from shim.cgroups.checks import check_resources
 from shim.errors import InvalidConfig, Unsupported
+from shim.init.lsm import check_lsm
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,12 +15,7 @@ def check_supported(spec: Spec) -> None:
     """Raise Unsupported (naming the field) for anything we would otherwise ignore."""
     proc, linux = spec.process, spec.linux
     if proc is not None:
-        if proc.apparmor_profile:
-            raise Unsupported(
-                _lsm("process.apparmorProfile", "apparmor", "/sys/kernel/security/apparmor")
-            )
-        if proc.selinux_label:
-            raise Unsupported(_lsm("process.selinuxLabel", "selinux", "/sys/fs/selinux"))
+        check_lsm(proc)
         if proc.scheduler is not None:
             raise Unsupported("process.scheduler: setting the scheduler is not supported")
         if proc.io_priority is not None:
@@ -44,8 +38,6 @@ def check_supported(spec: Spec) -> None:
             raise InvalidConfig(f"linux.seccomp.{where}: SCMP_ACT_NOTIFY needs a listenerPath")
     if linux.intel_rdt is not None:
         raise Unsupported("linux.intelRdt: Intel RDT is not supported")
-    if linux.mount_label:
-        raise Unsupported(_lsm("linux.mountLabel", "selinux", "/sys/fs/selinux"))
     if linux.personality is not None:
         raise Unsupported("linux.personality: setting the personality is not supported")
     if linux.resources is not None:
@@ -53,9 +45,3 @@ def check_supported(spec: Spec) -> None:
     for i, m in enumerate(spec.mounts):
         if m.uid_mappings or m.gid_mappings:
             raise Unsupported(f"mounts[{i}]: id-mapped mounts are not supported")
-
-
-def _lsm(field: str, name: str, probe: str) -> str:
-    if not os.path.exists(probe):
-        return f"{field}: {name} is not enabled on this system"
-    return f"{field}: {name} labels are not supported by this runtime"

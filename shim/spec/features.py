@@ -82,6 +82,7 @@ MOUNT_OPTIONS: Final = (
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 )
 # Time namespaces (runtime-spec 1.2) are made too.
@@ -121,8 +122,8 @@ def features_json() -> bytes:
             "capabilities": list(CAP_NAMES),
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False},
             "seccomp": _seccomp(),
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            "apparmor": {"enabled": True},
+            "selinux": {"enabled": True},
         },
         "annotations": _annotations(),
     }

@@ -484,10 +484,6 @@ def _overflowing_gid_map(c: dict[str, object]) -> None:
     )
 
 
-def _apparmor(c: dict[str, object]) -> None:
-    _process(c)["apparmorProfile"] = "shim-test-profile"
-
-
 @pytest.mark.parametrize(
     ("edit", "field"),
     [
@@ -509,7 +505,6 @@ def test_a_bad_user_namespace_config_is_refused_naming_the_field(
     [
         (_personality, "linux.personality"),
         (_intel_rdt, "linux.intelRdt"),
-        (_apparmor, "process.apparmorProfile"),
     ],
 )
 def test_an_unsupported_feature_is_refused_naming_the_field(

@@ -845,8 +845,20 @@ BAD = {
         "exec failed: open {tmp}/.exec.pid: file exists",
         ((".exec.pid", ""),),
     ),
+    # No LSM on this host: the kernel refuses the AppArmor write, runc refuses the label.
     "apparmor": Bad(
-        ["--apparmor", "x"], ["sh", "-c", "touch /dev/shm/ran"], "--apparmor", "apparmor"
+        ["--apparmor", "x"],
+        ["sh", "-c", "touch /dev/shm/ran"],
+        "exec failed: unable to start container process: apparmor failed to apply profile: "
+        "write /proc/thread-self/attr/exec",
+        "apparmor failed to apply profile: write /proc/",
+    ),
+    "process-label": Bad(
+        ["--process-label", "system_u:system_r:container_t:s0"],
+        ["sh", "-c", "touch /dev/shm/ran"],
+        "exec failed: selinux label is specified in config, but selinux is disabled or not "
+        "supported",
+        "selinux label is specified in config, but selinux is disabled or not supported",
     ),
     "tty-detached-without-socket": Bad(
         ["-t", "-d"],

@@ -39,7 +39,7 @@ def test_unknown_options_are_filesystem_data() -> None:
     ]
 
 
-@pytest.mark.parametrize("option", ["tmpcopyup", "idmap", "ridmap"])
+@pytest.mark.parametrize("option", ["idmap", "ridmap"])
 def test_refused_options_are_explicit_errors_naming_the_mount(option: str) -> None:
     with pytest.raises(Unsupported, match=r"mounts\[3\]"):
         mo.parse_options([option], "mounts[3]")
@@ -47,5 +47,11 @@ def test_refused_options_are_explicit_errors_naming_the_mount(option: str) -> No
 
 def test_features_list_only_mount_options_the_runtime_accepts() -> None:
     listed = set(json.loads(features_json())["mountOptions"])
-    assert listed <= set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE)
+    assert listed <= set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"tmpcopyup"}
     assert not listed & set(mo.REFUSED)
+
+
+def test_tmpcopyup_is_an_extension_not_filesystem_data() -> None:
+    opts = mo.parse_options(["tmpcopyup", "mode=755"], "mounts[0]")
+    assert opts.copyup
+    assert opts.data == ["mode=755"]

@@ -202,6 +202,12 @@ static int parse_one(struct helper *h, const struct tlv *t, size_t cap)
 		b->join_pidfd = h->bootpkt.fds[idx];
 		return 0;
 	case T_EXEC: return flag(t, &b->exec);
+	case T_NO_MOUNT_NS: return flag(t, &b->no_mount_ns);
+	case T_ROOT_FD:
+		if (tlv_u32(t, &idx) < 0 || idx >= h->bootpkt.nfds)
+			return -1;
+		b->root_fd = h->bootpkt.fds[idx];
+		return 0;
 	case T_OOM_SCORE_ADJ: return tlv_str(t, &b->oom_score_adj);
 	case T_TIMENS_OFFSETS: return tlv_str(t, &b->timens_offsets);
 	case T_ROOTFS: return tlv_str(t, &b->rootfs);
@@ -283,6 +289,7 @@ int parse_boot(struct helper *h)
 	memset(b, 0, sizeof(*b));
 	b->umask = 022;
 	b->join_pidfd = -1;
+	b->root_fd = -1;
 	b->steps = calloc(cap + 1, sizeof(*b->steps));
 	b->create_hooks = calloc(cap + 1, sizeof(*b->create_hooks));
 	b->start_hooks = calloc(cap + 1, sizeof(*b->start_hooks));

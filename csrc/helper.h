@@ -84,7 +84,8 @@ struct boot {
 
 	const char *rootfs, *cwd;
 	uint32_t root_propagation;
-	int root_readonly, no_pivot, want_hooks, loopback_up, dev_setup;
+	int root_readonly, no_pivot, want_hooks, loopback_up, dev_setup, no_mount_ns;
+	int root_fd;  /* exec into a container without a mount namespace: its root, or -1 */
 	struct rootfs_step *steps;
 	size_t n_steps;
 	struct hook *create_hooks, *start_hooks;
@@ -185,7 +186,9 @@ int copy_up(struct helper *h, int src, int dst, const char *where);  /* copyup.c
 int make_device(struct helper *h, int rootfd, const struct device_op *d);
 int make_symlink(struct helper *h, int rootfd, const struct symlink_op *l);
 int switch_root(struct helper *h);
-int move_root(struct helper *h);  /* move_root.c: --no-pivot */
+int move_root(struct helper *h);    /* move_root.c: --no-pivot */
+int chroot_root(struct helper *h);  /* move_root.c: no mount namespace */
+int enter_root(struct helper *h);   /* move_root.c: exec into such a container */
 int finish_rootfs(struct helper *h);
 
 /* hooks.c */

@@ -149,7 +149,8 @@ static int stage1(struct helper *h)
 	/* Nobody in the container may ptrace us or open our /proc files (CVE-2016-9962). */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return report(h, "set non-dumpable");
-	if (write_oom_score_adj(h) < 0 || join_namespaces(h) < 0 || unshare_namespaces(h) < 0)
+	if (write_oom_score_adj(h) < 0 || enter_root(h) < 0 || join_namespaces(h) < 0 ||
+	    unshare_namespaces(h) < 0)
 		return -1;
 	if (read_setgroups(h) < 0)  /* also drops H1's host /proc fd: H2 never gets it */
 		return -1;

@@ -1,6 +1,7 @@
 /*
- * The root switch without pivot_root (--no-pivot, for a rootfs on a ramdisk): move the
- * rootfs over "/" and chroot into it.
+ * The root switch without pivot_root: --no-pivot (for a rootfs on a ramdisk) moves the
+ * rootfs over "/" and chroots into it; a container without a mount namespace of its own
+ * only chroots (runc's two other paths).
  *
  * The old root stays in the container's mount namespace underneath, with every mount of
  * the host's on it. The kernel lets a user namespace mount a fresh procfs or sysfs only
@@ -129,5 +130,36 @@ int move_root(struct helper *h)
 		return report(h, "chroot");
 	if (chdir("/") < 0)
 		return report(h, "chdir /");
+	return 0;
+}
+
+/*
+ * No mount namespace: the container shares the runtime's mounts, so moving anything over
+ * "/" would move the host's root. A chroot into the rootfs (our bind of it) is all.
+ */
+int chroot_root(struct helper *h)
+{
+	const char *rootfs = h->boot.rootfs;
+
+	if (chdir(rootfs) < 0)
+		return report(h, "chdir %s", rootfs);
+	if (chroot(".") < 0)
+		return report(h, "chroot %s", rootfs);
+	if (chdir("/") < 0)
+		return report(h, "chdir /");
+	return 0;
+}
+
+/* exec into such a container: into its init's root (runc would leave it on the host's). */
+int enter_root(struct helper *h)
+{
+	int fd = h->boot.root_fd;
+
+	if (fd < 0)
+		return 0;
+	if (fchdir(fd) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return report(h, "enter the container's root");
+	close(fd);
+	h->boot.root_fd = -1;
 	return 0;
 }

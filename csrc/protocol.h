@@ -132,6 +132,8 @@ enum {
 	T_LOOPBACK_UP = 33,     /* u32 bool: bring "lo" up in the new netns */
 	T_DEV_SETUP = 34,       /* u32 bool: /dev is not a bind: make nodes and links */
 	T_EXEC = 35,            /* u32 bool: exec into a running container: no rootfs, no hooks, no fifo */
+	T_NO_MOUNT_NS = 36,     /* u32 bool: the container shares our mount namespace: chroot only */
+	T_ROOT_FD = 37,         /* u32 fd index: exec: chroot into this (the init's root) first */
 
 	/* BOOT: after the root switch (H2) */
 	T_HOSTNAME = 40,

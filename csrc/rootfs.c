@@ -53,9 +53,10 @@ int prepare_rootfs(struct helper *h)
 	const struct boot *b = &h->boot;
 	int rootfd, ret = 0;
 
-	if (mount(NULL, "/", NULL, initial_propagation(b->root_propagation), NULL) < 0)
+	/* Without a mount namespace of its own these would change the host's mounts. */
+	if (!b->no_mount_ns && mount(NULL, "/", NULL, initial_propagation(b->root_propagation), NULL) < 0)
 		return report(h, "set propagation of /");
-	if (parent_mount_private(h, b->rootfs) < 0)
+	if (!b->no_mount_ns && parent_mount_private(h, b->rootfs) < 0)
 		return -1;
 	/* pivot_root needs the new root to be a mount point. */
 	if (mount(b->rootfs, b->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -113,6 +114,8 @@ int switch_root(struct helper *h)
 
 	if (b->no_pivot)
 		return move_root(h);
+	if (b->no_mount_ns)
+		return chroot_root(h);
 	oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
 	if (oldroot < 0)
 		return report(h, "open the old root");
@@ -293,7 +296,8 @@ int finish_rootfs(struct helper *h)
 	for (size_t i = 0; i < b->masked.n && ret == 0; i++)
 		ret = masked_path(h, rootfd, devnull, b->masked.v[i]);
 	/* The configured propagation of "/", now that the root is final (runc 1.2 does so too). */
-	if (ret == 0 && b->root_propagation && mount(NULL, "/", NULL, b->root_propagation, NULL) < 0)
+	if (ret == 0 && b->root_propagation && !b->no_mount_ns &&
+	    mount(NULL, "/", NULL, b->root_propagation, NULL) < 0)
 		ret = report(h, "set propagation of the new /");
 	if (devnull >= 0)
 		close(devnull);

@@ -196,6 +196,8 @@ def build_boot(
         if spec.root and spec.root.readonly:
             w.u32(p.T_ROOT_READONLY, 1)
         w.u32(p.T_NO_PIVOT, int(no_pivot))
+        if not any(ns.type == "mount" for ns in (spec.linux.namespaces if spec.linux else [])):
+            w.u32(p.T_NO_MOUNT_NS, 1)  # runc runs it: mounts in our namespace, then chroot
         w.u32(p.T_DEV_SETUP, int(dev_setup))
         if spec.hostname:
             w.text(p.T_HOSTNAME, spec.hostname)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from shim.runtime.hooks import HookSpec
 
 JOURNAL = "journal.json"
+ROOTFS_MOUNT_FILE = "rootfs.mount"  # host_mounts.MOUNT_FILE, read only when it is there
 KILL_WAIT = 10.0  # runc polls up to 10 s for a killed init to go
 
 
@@ -189,6 +190,13 @@ def destroy(
         remove(journal.cgroup_created)
     except ShimError as err:
         log.error(str(err))
+    if os.path.exists(os.path.join(cdir.path, ROOTFS_MOUNT_FILE)):  # no mount namespace
+        from shim.runtime.host_mounts import release_rootfs_bind
+
+        try:
+            release_rootfs_bind(cdir.path)
+        except OSError as err:
+            log.error(f"detach the rootfs bind: {err.strerror}")
     cdir.remove()
     if poststop:
         from shim.runtime.hooks import run_hooks_warning

@@ -24,6 +24,7 @@ from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import Helper, drive, spawn_helper
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
+from shim.runtime.host_mounts import record_rootfs_bind
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
 from shim.runtime.unsupported import check_supported
@@ -321,6 +322,8 @@ class _Creation:
         if st is None:
             raise InitFailed("unable to start container process: container init died during setup")
         namespaces = self.spec.linux.namespaces if self.spec.linux else []
+        if not any(ns.type == "mount" for ns in namespaces):
+            record_rootfs_bind(self.cdir.path, self.rootfs)
         self.state = State(
             id=self.id,
             pid=pid,

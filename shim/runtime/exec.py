@@ -243,9 +243,17 @@ def exec_process(
     proc = build_process(state, opts)
     paths = _cgroup_paths(state, opts.cgroups)
     pidfd = open_init(state, "cannot exec in a stopped container")
+    fds = [pidfd]
     try:
         w = TlvWriter()
         w.u32(p.T_EXEC, 1)
+        if "mount" not in state.namespace_paths:
+            # No mount namespace to join: enter the init's root instead (runc would run
+            # the process in the host's root).
+            fds.append(
+                os.open(f"/proc/{state.pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+            )
+            w.u32(p.T_ROOT_FD, 1)
         flags = 0
         for kind in state.namespace_paths:
             flags |= CLONE_FLAGS[kind]
@@ -274,7 +282,7 @@ def exec_process(
             drive(
                 helper,
                 w.getvalue(),
-                [pidfd],
+                fds,
                 place=lambda pid: add_process(paths, pid),
                 on_child=on_started or (lambda _pid: None),
                 on_ready=lambda pid: apply_rlimits(pid, proc.rlimits),
@@ -289,7 +297,8 @@ def exec_process(
         assert helper.h2 is not None
         return helper.h2
     finally:
-        os.close(pidfd)
+        for fd in fds:
+            os.close(fd)
 
 
 def _container_seccomp(state: State) -> Seccomp | None:

@@ -24,9 +24,6 @@ def check_supported(spec: Spec) -> None:
             raise Unsupported("process.execCPUAffinity: not supported")
     if linux is None:
         raise InvalidConfig("linux: the linux section is required")
-    types = {ns.type for ns in linux.namespaces}
-    if "mount" not in types:
-        raise Unsupported("linux.namespaces: a mount namespace is required")
     userns = next((ns for ns in linux.namespaces if ns.type == "user"), None)
     if userns is not None and not userns.path and not (linux.uid_mappings and linux.gid_mappings):
         raise InvalidConfig("linux: a new user namespace needs uidMappings and gidMappings")

@@ -4,12 +4,13 @@ hides the host's procfs, read-only mounts with mounts below them."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import BundleFactory, Result, Shim, needs_busybox, needs_root
+from tests.conftest import TIMEOUT, BundleFactory, Result, Shim, needs_busybox, needs_root
 from tests.integration._runc_compare import needs_runc
 
 pytestmark = [needs_root, needs_busybox, needs_runc, pytest.mark.privileged]
@@ -110,3 +111,52 @@ def test_a_read_only_bind_stays_read_only_for_the_mount_points_below_it(
     assert ours.code == 1, ours
     assert "Read-only file system" in ours.err, ours
     assert os.listdir(volume) == []
+
+
+NO_MOUNT_NS_SCRIPT = """
+$RT --root $ROOT run -d --bundle $BUNDLE $ID </dev/null >/dev/null 2>&1 || exit 1
+pid=$($RT --root $ROOT state $ID | sed -n 's/.*"pid": *\\([0-9]*\\).*/\\1/p')
+[ "$(readlink /proc/$pid/ns/mnt)" = "$(readlink /proc/self/ns/mnt)" ] && echo shares-our-mounts
+echo "container root: $(ls /proc/$pid/root/ | tr '\\n' ' ')"
+echo "exec root: $($RT --root $ROOT exec $ID ls / | tr '\\n' ' ')"
+$RT --root $ROOT delete --force $ID
+echo "mounts left: $(grep -c " $BUNDLE/" /proc/self/mountinfo)"
+"""
+
+
+def _no_mount_ns(c: dict[str, Any]) -> None:
+    c["linux"]["namespaces"] = [n for n in c["linux"]["namespaces"] if n["type"] != "mount"]
+    c["linux"].pop("maskedPaths", None)  # runc: they need a mount namespace
+    c["linux"].pop("readonlyPaths", None)
+
+
+def _in_private_mount_ns(tool: Shim, name: str, bundle: Path) -> str:
+    """The script above, in a mount namespace of its own: the container's mounts are made
+    in the runtime's namespace, and the host's must never see them."""
+    env = {"RT": tool.binary, "ROOT": str(tool.root), "ID": name, "BUNDLE": str(bundle)}
+    res = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-c", NO_MOUNT_NS_SCRIPT],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT * 2,
+        check=False,
+    )
+    assert res.returncode == 0, res
+    return res.stdout
+
+
+def test_a_config_without_a_mount_namespace_runs_chrooted_in_ours(
+    shim: Shim, runc: Shim, make_bundle: BundleFactory, cid: str, rid: str
+) -> None:
+    """runc runs it: the mounts are made in the runtime's mount namespace, the process is
+    chrooted into the rootfs. Unlike runc, exec enters the container's root (runc leaves
+    the process in the runtime's root) and delete takes the mounts away again."""
+    bundle = make_bundle(["sleep", "100"], edit=_no_mount_ns)
+    theirs = _in_private_mount_ns(runc, rid, bundle).splitlines()
+    ours = _in_private_mount_ns(shim, cid, bundle).splitlines()
+    rootfs = "bin dev etc home lib proc root run sbin sys tmp usr var "
+    assert theirs[:2] == ["shares-our-mounts", f"container root: {rootfs}"], theirs
+    assert theirs[2] != f"exec root: {rootfs}", theirs  # the runtime's own root
+    assert int(theirs[3].split(": ")[1]) > 0, theirs  # runc leaves its mounts behind
+    assert ours == [*theirs[:2], f"exec root: {rootfs}", "mounts left: 0"]

@@ -122,12 +122,19 @@ static int run_one(const struct hook *k, const char *state, char *errbuf, size_t
 	}
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	if (WIFSIGNALED(status))
-		snprintf(errbuf, errlen, "error running hook: signal: %s, stdout: %s, stderr: %s",
-			 strsignal(WTERMSIG(status)), cout.buf, cerr.buf);
-	else
+	if (WIFSIGNALED(status)) {
+		char name[64];
+
+		/* Go's names are lower case ("bad system call"), but "CPU time limit exceeded". */
+		snprintf(name, sizeof(name), "%s", strsignal(WTERMSIG(status)));
+		if (islower((unsigned char)name[1]))
+			name[0] = (char)tolower((unsigned char)name[0]);
+		snprintf(errbuf, errlen, "error running hook: signal: %s, stdout: %s, stderr: %s", name,
+			 cout.buf, cerr.buf);
+	} else {
 		snprintf(errbuf, errlen, "error running hook: exit status %d, stdout: %s, stderr: %s",
 			 WEXITSTATUS(status), cout.buf, cerr.buf);
+	}
 	return -1;
 }
 

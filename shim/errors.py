@@ -126,3 +126,14 @@ class CriuTooOld(CriuError):
     """The criu binary answers, but it is older than checkpoint/restore need here."""
 
     grpc_code = 9  # FailedPrecondition
+
+
+def os_error_text(err: BaseException) -> str:
+    """An OSError in the runtime's words ("open /x: permission denied", Go's lower case),
+    never Python's "[Errno 13] Permission denied: '/x'"; other errors as they print."""
+    if not isinstance(err, OSError) or not err.strerror:
+        return str(err)
+    reason = (
+        err.strerror[0].lower() + err.strerror[1:] if err.strerror[1:2].islower() else err.strerror
+    )
+    return f"{err.filename}: {reason}" if err.filename else reason

@@ -11,7 +11,7 @@ import sys
 
 from shim import OCI_VERSION, __version__
 from shim.cli.args import Invocation, help_text, parse_command, parse_globals
-from shim.errors import ExecFailed, ShimError, UnknownCommand, UsageError
+from shim.errors import ExecFailed, ShimError, UnknownCommand, UsageError, os_error_text
 from shim.logs import Logger, get_logger, report_fatal, setup
 
 TYPE_CHECKING = False
@@ -129,5 +129,5 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exc()
-        report_fatal(log, f"internal error: {type(err).__name__}: {err}")
+        report_fatal(log, f"internal error: {type(err).__name__}: {os_error_text(err)}")
         return 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from shim.cli.common import store_of as _store
-from shim.errors import ShimError
+from shim.errors import ShimError, os_error_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def ps_table(pids: list[int], ps_args: list[str]) -> str:
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise ShimError(f"ps: {err}") from None
+        raise ShimError(f"ps: {os_error_text(err)}") from None
     output = proc.stdout.decode(errors="replace")
     if proc.returncode != 0:
         raise ShimError(f"exit status {proc.returncode}: {output}")

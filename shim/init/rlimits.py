@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import resource
 
-from shim.errors import InitFailed
+from shim.errors import InitFailed, os_error_text
 from shim.spec.kernel_names import RLIMITS
 
 TYPE_CHECKING = False
@@ -18,8 +18,11 @@ def apply_rlimits(pid: int, rlimits: list[Rlimit]) -> None:
         try:
             resource.prlimit(pid, RLIMITS[rl.type], (_rlim_t(rl.soft), _rlim_t(rl.hard)))
         except (OSError, ValueError) as err:
+            # runc's words; Python checks soft <= hard itself, the kernel says EINVAL
+            reason = os_error_text(err) if isinstance(err, OSError) else "invalid argument"
             raise InitFailed(
-                f"unable to start container process: setrlimit {rl.type}: {err}"
+                "unable to start container process: error setting rlimits for ready process: "
+                f"error setting rlimit type {RLIMITS[rl.type]}: {reason}"
             ) from None
 
 

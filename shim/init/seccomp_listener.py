@@ -26,7 +26,14 @@ def send_listener(
     }
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
-        sock.connect(listener_path)
+        try:
+            sock.connect(listener_path)
+        except OSError as err:  # runc's words, with Go's dial error
+            reason = (err.strerror or str(err)).lower()
+            raise InitFailed(
+                "unable to start container process: failed to connect with seccomp agent "
+                f"specified in the seccomp profile: dial unix {listener_path}: connect: {reason}"
+            ) from None
         sock.sendmsg(
             [dumps(message).encode()],
             [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))],

@@ -19,9 +19,11 @@ from shim.cgroups.placement import add_process
 from shim.cgroups.placement import create as create_cgroups
 from shim.cgroups.placement import planned as planned_cgroups
 from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
+from shim.cgroups.placement import procs
 from shim.init.boot import build_boot
 from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import Helper, drive, spawn_helper
+from shim.logs import get_logger
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
 from shim.runtime.host_mounts import record_rootfs_bind
@@ -219,6 +221,11 @@ class _Creation:
         fifo = os.open(self.cdir.fifo_path, os.O_PATH | os.O_CLOEXEC)
         try:
             self.paths = container_paths(linux.cgroups_path if linux else "", self.id)
+            busy = procs(self.paths)
+            if busy:  # runc warns and goes on (1.2 refuses)
+                get_logger().warning(
+                    f"container's cgroup is not empty: {len(busy)} process(es) found"
+                )
             # Journalled before the first mkdir: killed in between, `delete --force` still
             # removes every one (and a later create of this id finds none to adopt).
             self.journal.record(cgroup_created=planned_cgroups(self.paths), cgroup_paths=self.paths)

@@ -209,11 +209,16 @@ def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:
         ctrls, sep, sub = spec.rpartition(":") if ":" in spec else ("", "", spec)
         targets = ctrls.split(",") if sep else list(paths)
         for ctrl in targets:
-            if ctrl not in paths:
-                raise InvalidConfig(f"--cgroup {spec}: no such controller {ctrl!r}")
+            if ctrl not in paths:  # runc's words for both refusals
+                raise InvalidConfig(
+                    f"unable to create new parent process: unknown controller {ctrl} in "
+                    "SubCgroupPaths"
+                )
             path = os.path.normpath(os.path.join(paths[ctrl], sub.lstrip("/")))
             if not path.startswith(state.cgroup_paths[ctrl].rstrip("/") + "/"):
-                raise InvalidConfig(f"--cgroup {spec}: leads out of the container's cgroup")
+                raise InvalidConfig(
+                    f"unable to create new parent process: {sub} is not a sub cgroup path"
+                )
             if not os.path.isdir(path):
                 raise InvalidConfig(f"--cgroup {spec}: {path} does not exist")
             paths[ctrl] = path

@@ -112,7 +112,10 @@ def run_hook(
     if exit_.status == 0:
         return
     text_out, text_err = out.decode(errors="replace"), err_.decode(errors="replace")
-    status = f"signal: {exit_.signal}" if exit_.signal else f"exit status {exit_.status}"
+    if exit_.signal:
+        status = f"signal: {go_signal_name(exit_.signal)}"
+    else:
+        status = f"exit status {exit_.status}"
     raise HookFailed(f"error running hook: {status}, stdout: {text_out}, stderr: {text_err}")
 
 
@@ -189,6 +192,14 @@ def _ready(
     if not ready and deadline is not None:
         raise TimedOut("hook: timed out")
     return ready
+
+
+def go_signal_name(num: int) -> str:
+    """A signal as Go's os/exec names it: "bad system call", "killed", but "CPU time..."."""
+    import signal  # only when a hook was killed: the module builds enums at import
+
+    name = signal.strsignal(num) or f"signal {num}"
+    return name[0].lower() + name[1:] if name[1:2].islower() else name
 
 
 def run_hooks(

@@ -6,7 +6,7 @@ architectures and syscall names and writes the BPF; enosys.py puts runc's stub b
 
 from __future__ import annotations
 
-from shim.errors import InvalidConfig, Unsupported
+from shim.errors import InvalidConfig, Unsupported, os_error_text
 from shim.logs import get_logger
 from shim.seccomp import bpf, enosys, names
 from shim.seccomp.profile import Plan
@@ -22,7 +22,9 @@ def build(plan: Plan) -> bytes:
     try:
         native = libseccomp.native_arch()
     except OSError as err:
-        raise Unsupported(f"linux.seccomp: cannot load {libseccomp.SONAME}: {err}") from err
+        raise Unsupported(
+            f"linux.seccomp: cannot load {libseccomp.SONAME}: {os_error_text(err)}"
+        ) from err
     try:
         filt = libseccomp.Filter(plan.default_action)
     except OSError as err:  # an action this kernel lacks

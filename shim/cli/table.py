@@ -43,7 +43,7 @@ GLOBAL_FLAGS: tuple[Flag, ...] = (
     (
         ("root",),
         "string",
-        "/run/runc",
+        "/run/shim",
         "root directory for storage of container state (this should be located in tmpfs)",
     ),
     (("criu",), "string", "criu", "path to the criu binary used for checkpoint and restore"),
@@ -275,7 +275,7 @@ COMMANDS: tuple[Command, ...] = (
         "list",
         "lists containers started by runc with the given root",
         '\n\nWhere the given root is specified via the global option "--root"\n'
-        '(default: "/run/runc").',
+        '(default: "/run/shim").',
         "",
         (("exactly", 0),),
         False,
@@ -472,12 +472,13 @@ COMMAND_ALIASES = {"h": "help"}
 
 
 def default_root() -> str:
-    """runc's `--root` default: `$XDG_RUNTIME_DIR/runc` for a rootless caller (or root
-    in a user namespace whose USER is not root), else `/run/runc`."""
+    """`--root`'s default, by runc's rule but our own name (so shim and runc never read each
+    other's state): `$XDG_RUNTIME_DIR/shim` for a rootless caller (or root in a user
+    namespace whose USER is not root), else `/run/shim`."""
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
     if xdg and (os.geteuid() != 0 or (_in_user_namespace() and os.environ.get("USER") != "root")):
-        return xdg + "/runc"
-    return "/run/runc"
+        return xdg + "/shim"
+    return "/run/shim"
 
 
 def _in_user_namespace() -> bool:

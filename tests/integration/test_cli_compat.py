@@ -374,3 +374,29 @@ def test_list_creates_a_missing_root(shim: Shim, runc: Shim) -> None:
         tool.ok("list")
         assert tool.root.is_dir()
         assert os.stat(tool.root).st_mode & 0o777 == 0o700
+
+
+def test_the_default_root_is_run_shim_so_runc_and_shim_keep_apart(
+    shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    """Without --root, state goes to /run/shim (runc's is /run/runc): neither lists,
+    deletes or execs into the other's containers."""
+    argv = [shim.binary, "create", "--bundle", str(make_bundle(["true"])), cid]
+    # stdio to files, not pipes: the created init keeps create's stdio open
+    made = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    try:
+        assert made.returncode == 0, made
+        assert os.path.isdir(f"/run/shim/{cid}")
+        assert not os.path.exists(f"/run/runc/{cid}")
+        listed = subprocess.run([shim.binary, "list", "-q"], capture_output=True, timeout=TIMEOUT)
+        assert cid in listed.stdout.decode().split()
+    finally:
+        subprocess.run([shim.binary, "delete", "--force", cid], timeout=TIMEOUT, check=False)
+    assert not os.path.exists(f"/run/shim/{cid}")

@@ -275,7 +275,7 @@ def test_global_flags_and_their_defaults(monkeypatch: pytest.MonkeyPatch) -> Non
         "debug": False,
         "log": "",
         "log-format": "text",
-        "root": "/run/runc",
+        "root": "/run/shim",  # not runc's /run/runc: the two never read each other's state
         "criu": "criu",
         "systemd-cgroup": False,
         "rootless": "auto",
@@ -355,9 +355,9 @@ def test_global_usage_error_comes_before_the_command_is_looked_at() -> None:
 def test_root_default_follows_xdg_for_rootless_callers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
-    assert _parse("list").globals["root"] == "/run/user/1000/runc"
+    assert _parse("list").globals["root"] == "/run/user/1000/shim"
     assert _parse("--root /r list").globals["root"] == "/r"
-    assert '(default: "/run/user/1000/runc")' in help_text(None)
+    assert '(default: "/run/user/1000/shim")' in help_text(None)
 
 
 def test_command_help_pages_look_like_runcs() -> None:

@@ -7,6 +7,7 @@ import _socket
 import fcntl
 import os
 import select
+import stat
 import struct
 import time
 
@@ -44,13 +45,26 @@ LOG_LEVELS = {p.LOG_ERROR: "error", p.LOG_WARN: "warning", p.LOG_INFO: "info", p
 MAX_FDS = 64
 
 
-def sealed_helper() -> int:
-    """A sealed, executable in-memory copy of the helper (CVE-2019-5736: nothing can write it)."""
+def _helper_file() -> tuple[str, int]:
+    """The helper to copy, opened: the packaged one, or $SHIM_INIT_HELPER (a sanitizer build
+    in tests) when that is a regular file of root's that only root may write."""
     path = os.environ.get(HELPER_ENV) or HELPER_PATH
     try:
-        src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as err:
         raise InitFailed(f"init helper {path}: {err.strerror} (is shim installed?)") from None
+    st = os.fstat(fd)
+    if path != HELPER_PATH and (
+        not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022
+    ):
+        os.close(fd)
+        raise InitFailed(f"{HELPER_ENV}={path}: not a regular file only root may write")
+    return path, fd
+
+
+def sealed_helper() -> int:
+    """A sealed, executable in-memory copy of the helper (CVE-2019-5736: nothing can write it)."""
+    _, src = _helper_file()
     try:
         try:
             mfd = os.memfd_create("shim-init", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING | MFD_EXEC)

@@ -6,13 +6,16 @@ through SHIM_INIT_HELPER; any report aborts the helper, so the container fails.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import BundleFactory, Shim, needs_busybox, needs_root
+from tests.integration._runc_compare import pid_of
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.privileged, pytest.mark.slow]
 
@@ -49,6 +52,40 @@ def asan_helper(tmp_path_factory: pytest.TempPathFactory) -> str:
 def sanitized(asan_helper: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("SHIM_INIT_HELPER", asan_helper)
     return asan_helper
+
+
+def test_the_sanitized_helper_is_what_runs(
+    sanitized: str, shim: Shim, make_bundle: BundleFactory, cid: str
+) -> None:
+    """SHIM_INIT_HELPER is honoured: the created init (our helper, waiting on the fifo) is a
+    sealed copy of the sanitizer build, byte for byte, with the ASan runtime mapped."""
+    shim.ok("create", "--bundle", str(make_bundle(["true"])), cid)
+    pid = pid_of(shim, cid)
+    assert os.readlink(f"/proc/{pid}/exe").startswith("/memfd:")
+    assert _sha256(f"/proc/{pid}/exe") == _sha256(sanitized)
+    assert "libasan" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_an_override_others_may_write_is_refused(
+    asan_helper: str,
+    shim: Shim,
+    make_bundle: BundleFactory,
+    cid: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loose = tmp_path / "shim-init-loose"
+    shutil.copy(asan_helper, loose)
+    loose.chmod(0o777)
+    monkeypatch.setenv("SHIM_INIT_HELPER", str(loose))
+    res = shim("run", "--bundle", str(make_bundle(["true"])), cid)
+    assert res.code == 1, res
+    assert "not a regular file only root may write" in res.err
+
+
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _clean(err: str) -> None:

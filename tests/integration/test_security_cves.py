@@ -309,12 +309,14 @@ def test_container_root_cannot_reach_into_the_created_init(
     init's fds (the fifo: it could start itself) nor learn its environment or root."""
     assert_exec_lands_in_container(shim, cid)
     fds = sorted(int(n) for n in os.listdir(f"/proc/{created}/fd"))
+    # A mapped address (read from the host): offset 0 of /proc/1/mem fails for everyone.
+    mapped = int(Path(f"/proc/{created}/maps").read_text().split("-", 1)[0], 16)
     probes = [f"readlink /proc/1/fd/{n}" for n in fds] + [
         "cat /proc/1/environ",
         "readlink /proc/1/root",
         "readlink /proc/1/cwd",
         "readlink /proc/1/exe",
-        "head -c1 /proc/1/mem",
+        f"dd if=/proc/1/mem of=/dev/null bs=1 count=1 skip={mapped}",
         f"sh -c 'echo 0 > /proc/1/fd/{fds[-1]}'",
     ]
     script = "".join(f"{p} >/dev/null 2>&1; echo $?\n" for p in probes)
@@ -845,7 +847,7 @@ def test_a_sysctl_write_redirected_by_an_overmount_never_reaches_the_host(
     assert bundle / "rootfs" == rootfs
     res = _run(shim, bundle, cid)
     assert DOMAINNAME.read_text() == host_domainname, "the sysctl write renamed the host's domain"
-    assert res.code in (0, 1), res
+    assert res.code == 0, res  # nothing refuses it: the write goes through our own procfs
 
 
 def test_an_overmounted_cap_last_cap_never_keeps_the_bounding_set(
@@ -863,8 +865,6 @@ def test_an_overmounted_cap_last_cap_never_keeps_the_bounding_set(
         c["hooks"] = {"createContainer": [hook]}
 
     res = _run(shim, make_bundle(["cat", "/proc/self/status"], edit=edit), cid)
-    if res.code == 0:
-        caps = _caps(res.out)
-        assert caps["CapBnd"] == DEFAULT_CAPS, f"bounding set {caps['CapBnd']:#x}"
-    else:
-        assert res.code == 1, res
+    assert res.code == 0, res  # the container starts: cap_last_cap was read from the host
+    caps = _caps(res.out)
+    assert caps["CapBnd"] == DEFAULT_CAPS, f"bounding set {caps['CapBnd']:#x}"

@@ -142,7 +142,7 @@ def test_run_without_a_tap_file_has_no_points() -> None:
 
 REASONS = """\
 # comment
-hooks: ERR | test | the test compares the wrong strings
+hooks: ERR error diagnostic: Hooks* | test | the test compares the wrong strings
 linux_cgroups_memory: memory kernel is * | host | kmem ignored by this kernel
 """
 
@@ -157,6 +157,26 @@ def test_reasons_parse_and_match_by_pattern() -> None:
     assert not reasons[1].matches(("linux_cgroups_memory", "memory kernelTCP is set correctly"))
     assert not reasons[1].matches(("linux_cgroups_memory", "memory limit is set correctly"))
     assert not reasons[1].matches(("other", "memory kernel"))
+    assert reasons[0].matches(("hooks", ERR), "error diagnostic: Hooks MUST be called")
+    assert not reasons[0].matches(("hooks", ERR), "timeout")  # another error: not accepted
+    assert not reasons[0].matches(("hooks", ERR))
+
+
+def test_a_whole_program_failure_with_another_error_is_a_regression() -> None:
+    expected = _expected_of(_run())
+    other = SUMMARY.replace("error diagnostic: Hooks", "timeout")
+    report = compare(expected, parse_reasons(REASONS), _run(other))
+    assert report.failed
+    assert report.new_failures == {("hooks", ERR): 1}
+
+
+def test_a_vanished_program_with_only_accepted_failures_is_not_run() -> None:
+    expected = _expected_of(_run())
+    assert expected.accepts == {("hooks", ERR): 1}
+    short = "\n".join(line for line in SUMMARY.splitlines() if not line.startswith("hooks"))
+    report = compare(expected, parse_reasons(REASONS), _run(short))
+    assert report.not_run == ["hooks"]
+    assert report.failed
 
 
 @pytest.mark.parametrize(
@@ -167,6 +187,9 @@ def test_reasons_parse_and_match_by_pattern() -> None:
         ("hooks: ERR | nonsense | why", "is not one of"),
         ("hooks: ERR |  | why", "want 'program"),
         ("two words: ERR | test | why", "want 'program"),
+        ("hooks: ERR | test | why", "only for its error"),
+        ("hooks: * | test | why", "would accept any ERR"),
+        ("hooks: E?R | test | why", "would accept any ERR"),
     ],
 )
 def test_reasons_refuse_bad_lines(line: str, message: str) -> None:
@@ -176,7 +199,7 @@ def test_reasons_refuse_bad_lines(line: str, message: str) -> None:
 
 def test_expected_round_trips_a_run() -> None:
     run = _run()
-    reasons = parse_reasons("hooks: ERR | test | why\n")
+    reasons = parse_reasons("hooks: ERR error diagnostic: * | test | why\n")
     text = format_expected(run, reasons, ["header", ""])
     assert text.splitlines()[:4] == [
         "# header",
@@ -186,7 +209,8 @@ def test_expected_round_trips_a_run() -> None:
     ]
     assert "pass x2 linux_cgroups_memory: memory limit is set correctly" in text
     assert "fail process_capabilities_fail: ERR" in text
-    assert "hooks" not in text  # explained by a reason: not an open failure
+    assert "accept hooks: ERR" in text  # explained by a reason: not an open failure
+    assert "fail hooks" not in text
     expected = parse_expected(text)
     assert expected.passes == run.passes
     assert expected.header == ["header", ""]

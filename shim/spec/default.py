@@ -111,7 +111,24 @@ def _linux(rootless: bool) -> dict[str, JSONValue]:
     else:
         linux["resources"] = {"devices": [{"allow": False, "access": "rwm"}]}
         kinds = ["pid", "network", "ipc", "uts", "mount"]
+    if cgroup2_unified():  # runc spec's rule on a cgroup-v2-only host, before --rootless
+        kinds.insert(len(kinds) - int(rootless), "cgroup")
     linux["namespaces"] = [{"type": kind} for kind in kinds]
     linux["maskedPaths"] = list(_MASKED)
     linux["readonlyPaths"] = list(_READONLY)
     return linux
+
+
+def cgroup2_unified() -> bool:
+    """Whether /sys/fs/cgroup is the cgroup2 hierarchy itself (runc: statfs magic), read
+    from the topmost mount there."""
+    fstype = ""
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split()
+                if fields[4] == "/sys/fs/cgroup":
+                    fstype = fields[fields.index("-") + 1]
+    except OSError:
+        return False
+    return fstype == "cgroup2"

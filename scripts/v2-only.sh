@@ -8,6 +8,9 @@ if [ "${SHIM_V2_ONLY_INNER:-}" != 1 ]; then
 	exec env SHIM_V2_ONLY_INNER=1 unshare --mount --propagation private "$0" "$@"
 fi
 umount --recursive --lazy /sys/fs/cgroup
+# Any other cgroup mount (criu's cgroup yard, say) goes too: a v2-only host has one.
+awk '{ split($0, a, " - "); split(a[2], b, " "); if (b[1] ~ /^cgroup2?$/) print $5 }' \
+	/proc/self/mountinfo | sort -r | while read -r point; do umount --lazy "$point" || true; done
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
 unset SHIM_V2_ONLY_INNER
 exec "$@"

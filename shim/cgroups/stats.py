@@ -37,7 +37,7 @@ def stats_v2(directory: str) -> dict[str, object]:
         "cpu": _cpu_v2(directory),
         "cpuset": _cpuset(directory, "cpuset.cpus.effective", "cpuset.mems.effective"),
         "memory": _memory_v2(directory),
-        "pids": _pids(directory),
+        "pids": _pids(directory, count_procs=True),
         "blkio": io_v2(directory),
         "hugetlb": _hugetlb(directory, "max"),
     }
@@ -186,13 +186,18 @@ def _memory_v2(directory: str) -> dict[str, object]:
     return out
 
 
-def _pids(directory: str | None) -> dict[str, object]:
+def _pids(directory: str | None, count_procs: bool = False) -> dict[str, object]:
+    """pids.current and pids.max; on v2 without the pids controller, runc counts
+    cgroup.procs instead (statPidsFromCgroupProcs)."""
     if directory is None:
         return {}
+    current = fs.read(f"{directory}/pids.current")
+    if current is None and count_procs:
+        return _omit_zero({"current": len((fs.read(f"{directory}/cgroup.procs") or "").split())})
     limit = fs.read_int(f"{directory}/pids.max")
     return _omit_zero(
         {
-            "current": fs.read_int(f"{directory}/pids.current"),
+            "current": fs.parse_int(current.split()[0]) if current and current.split() else 0,
             "limit": 0 if limit == fs.MAX_U64 else limit,
         }
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 
-def _mounts() -> dict[str, str]:
+def hierarchy_mounts() -> dict[str, str]:
     """Controller name (or "" for cgroup2) -> mount point, from our mountinfo."""
     found: dict[str, str] = {}
     for line in Path("/proc/self/mountinfo").read_text().splitlines():
@@ -24,9 +24,14 @@ def _mounts() -> dict[str, str]:
     return found
 
 
+def mounted_hierarchies() -> set[str]:
+    """The controllers (and "" for cgroup2) mounted somewhere we can see."""
+    return set(hierarchy_mounts())
+
+
 def cgroup_dir(pid: int, controller: str = "") -> Path:
     """The directory of `pid`'s cgroup in `controller`'s hierarchy ("" for cgroup2)."""
-    mounts = _mounts()
+    mounts = hierarchy_mounts()
     for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
         _, ctrls, path = line.split(":", 2)
         names = ctrls.split(",") if ctrls else [""]
@@ -42,4 +47,23 @@ def cgroup_file(pid: int, controller: str, name: str) -> str:
 
 def is_v2_only() -> bool:
     """Whether this mount namespace shows only the cgroup2 hierarchy (no v1 controllers)."""
-    return set(_mounts()) <= {""}
+    return set(hierarchy_mounts()) <= {""}
+
+
+def skip_without_controllers(*names: str) -> None:
+    """Skip, saying why, when the host is v2-only and its cgroup2 tree lacks a controller
+    the test needs (this VM's offers none but hugetlb); on v1 and hybrid hosts, run."""
+    if not is_v2_only():
+        return
+    offered = set(Path("/sys/fs/cgroup/cgroup.controllers").read_text().split())
+    missing = [n for n in names if n not in offered]
+    if missing:
+        pytest.skip(f"needs the {', '.join(missing)} controller, which this host's cgroup2 lacks")
+
+
+def frozen(directory: Path) -> bool:
+    """Whether the kernel says this cgroup is frozen (v2 cgroup.events, or v1 freezer)."""
+    events = directory / "cgroup.events"
+    if events.exists() and (directory / "cgroup.freeze").exists():
+        return "frozen 1" in events.read_text().splitlines()
+    return (directory / "freezer.state").read_text().strip() == "FROZEN"

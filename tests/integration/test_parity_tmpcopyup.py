@@ -186,6 +186,7 @@ def test_podman_read_only_with_tmpfs_runs_on_shim_as_on_runc(
         argv = [
             *podman, "--runtime", str(runtime), "--network", "none",
             "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+            "--pids-limit", "-1",  # no pids controller on a v2-only view of this host
             "--read-only", "--tmpfs", "/data:tmpcopyup", "--rootfs", str(rootfs),
             "sh", "-c", script,
         ]  # fmt: skip

@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration._kernel_files import is_v2_only
-
 from tests.conftest import needs_busybox, needs_root
+from tests.integration._kernel_files import is_v2_only
 
 pytestmark = [needs_root, needs_busybox, pytest.mark.slow, pytest.mark.privileged]
 

@@ -307,16 +307,16 @@ class _Creation:
         hooks = self.spec.hooks
         if hooks is None:
             return
-        state = oci_state(self.id, "creating", pid, self.bundle, self.spec.annotations)
+        # prestart is runtime-spec 1.0's hook, defined to run once create is done: it sees
+        # "created" (as with crun; runc 1.1 says "creating"); createRuntime, the 1.1 hook at
+        # the same moment, sees "creating".
+        annotations = self.spec.annotations
         try:
-            for kind in (hooks.prestart, hooks.create_runtime):  # "#N" counts within a kind
-                run_hooks(
-                    [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind],
-                    state,
-                    self.bundle,
-                    self.reaper,
-                    self.cancel,
-                )
+            for kind, status in ((hooks.prestart, "created"), (hooks.create_runtime, "creating")):
+                state = oci_state(self.id, status, pid, self.bundle, annotations)
+                specs = [HookSpec(h.path, h.args, h.env, h.timeout) for h in kind]
+                # "#N" counts within a kind
+                run_hooks(specs, state, self.bundle, self.reaper, self.cancel)
         except HookFailed as err:
             raise HookFailed(
                 f"unable to start container process: error during container init: {err}"

@@ -11,6 +11,7 @@ from shim.json_codec import dumps
 from shim.record_decoder import decode_json
 from shim.records import to_builtins
 from shim.spec import default_config, load_process, load_spec
+from shim.spec.default import cgroup2_unified
 from shim.spec.model import Spec
 
 _FULL_LINUX = {
@@ -70,7 +71,9 @@ def test_runc_default_config_loads() -> None:
     assert spec.linux is not None
     assert spec.linux.resources is not None
     assert spec.linux.resources.devices[0].access == "rwm"
-    assert [ns.type for ns in spec.linux.namespaces] == ["pid", "network", "ipc", "uts", "mount"]
+    cgroupns = ["cgroup"] if cgroup2_unified() else []  # runc spec's rule on a v2-only host
+    kinds = [ns.type for ns in spec.linux.namespaces]
+    assert kinds == ["pid", "network", "ipc", "uts", "mount", *cgroupns]
 
 
 def test_fields_whose_json_names_are_not_plain_camel_case_load() -> None:

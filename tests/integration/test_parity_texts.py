@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import BundleFactory, Shim, needs_busybox, needs_root
 from tests.integration._kernel_files import skip_without_controllers
-from tests.integration._runc_compare import assert_fails, error_messages, needs_runc
+from tests.integration._runc_compare import assert_fails, error_messages, needs_runc, wait_until
 
 pytestmark = [needs_root, needs_busybox, needs_runc, pytest.mark.privileged]
 
@@ -59,9 +59,17 @@ def busy_cgroup() -> Iterator[str]:
     finally:
         sleeper.kill()
         sleeper.wait(10)
-        for d in dirs:
+        for d in dirs:  # a reaped task leaves its cgroups a moment later: wait for that
+            wait_until(f"{d} to empty", _emptied(d))
             if d.exists():
                 d.rmdir()
+
+
+def _emptied(directory: Path) -> Callable[[], bool]:
+    def check() -> bool:
+        return not directory.exists() or not (directory / "cgroup.procs").read_text().strip()
+
+    return check
 
 
 def test_create_in_a_non_empty_cgroup_warns_as_runc_does(

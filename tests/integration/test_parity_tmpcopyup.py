@@ -156,13 +156,15 @@ def podman() -> Iterator[list[str]]:
     finally:
         # runc leaves the parent it made (shim removes it): ours to remove, the
         # containers' cgroups below it must be gone already.
-        parents = [p for p in Path("/sys/fs/cgroup").glob(f"*/{parent}") if p.is_dir()]
-        left = [str(c) for p in parents for c in p.iterdir() if c.is_dir()]
-        for directory in parents:
-            directory.rmdir()
         mounts = leaked_mounts(store)
         if not mounts:  # never rmtree through a mount
             shutil.rmtree(store)
+        tops = [Path("/sys/fs/cgroup", parent), *Path("/sys/fs/cgroup").glob(f"*/{parent}")]
+        parents = [p for p in tops if p.is_dir()]
+        left = [str(c) for p in parents for c in p.iterdir() if c.is_dir()]
+        for directory in parents:
+            if not any(c.is_dir() for c in directory.iterdir()):
+                directory.rmdir()
         assert (left, mounts) == ([], []), "podman left cgroups or mounts behind"
 
 

@@ -12,5 +12,10 @@ umount --recursive --lazy /sys/fs/cgroup
 awk '{ split($0, a, " - "); split(a[2], b, " "); if (b[1] ~ /^cgroup2?$/) print $5 }' \
 	/proc/self/mountinfo | sort -r | while read -r point; do umount --lazy "$point" || true; done
 mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
+# The containerd shim's zygote is host-wide state: the "other host" gets its own (a zygote
+# of the real host, in its cgroup layout, must not fork daemons here, nor one of ours
+# leave a socket behind there).
+mkdir -p /run/containerd/pyshim
+mount -t tmpfs -o mode=0700 tmpfs /run/containerd/pyshim
 unset SHIM_V2_ONLY_INNER
 exec "$@"

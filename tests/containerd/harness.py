@@ -319,4 +319,20 @@ def containerd_missing() -> str:
     for tool in ("containerd", "ctr", "containerd-shim-runc-v2"):
         if shutil.which(tool) is None:
             return f"{tool} is not installed (scripts/setup.sh installs Debian's containerd)"
-    return ""
+    return _v2_without_cpu()
+
+
+def _v2_without_cpu() -> str:
+    """containerd's specs set cpu resources: on a cgroup-v2-only host whose cgroup2 tree
+    has no cpu controller (this VM's, seen through scripts/v2-only.sh) no runtime can run
+    them, runc-v2 included."""
+    with open("/proc/self/mountinfo", encoding="utf-8") as f:
+        if any(" - cgroup " in line for line in f):
+            return ""  # v1 or hybrid
+    try:
+        offered = Path("/sys/fs/cgroup/cgroup.controllers").read_text().split()
+    except OSError:
+        return ""
+    if "cpu" in offered:
+        return ""
+    return "containerd sets cpu resources, and this host's cgroup2 tree has no cpu controller"

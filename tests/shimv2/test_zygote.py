@@ -29,13 +29,17 @@ def _ppid(pid: int) -> int:
 
 
 def _zygote_pid(path: str) -> int | None:
+    """The zygote serving `path` here: a zygote of another mount namespace (a test pass in
+    a private one, say scripts/v2-only.sh) may have the same path in its argv."""
+    ours = os.readlink("/proc/self/ns/mnt")
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                mnt = os.readlink(f"/proc/{entry}/ns/mnt")
             except OSError:
                 continue
-            if b"-zygote" in argv and path.encode() in argv:
+            if b"-zygote" in argv and path.encode() in argv and mnt == ours:
                 return int(entry)
     return None
 

@@ -102,6 +102,7 @@ def test_podman_checkpoint_and_restore_of_a_running_counter(
     podman.ok(
         "run", "--detach", "--name", name, "--network", "none",
         "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096",
+        "--pids-limit", "-1",  # no pids controller on a cgroup-v2-only view of this host
         "--rootfs", str(rootfs), *COUNTER,
     )  # fmt: skip
     cid = podman.ok("inspect", "--format", "{{.Id}}", name).strip()

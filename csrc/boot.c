@@ -309,9 +309,15 @@ int parse_boot(struct helper *h)
 		return report_errno(h, EPROTO, "boot message lacks the rootfs or the process args");
 	if (b->rootfs && b->rootfs[0] != '/')
 		return report_errno(h, EPROTO, "boot message: rootfs %s is not an absolute path", b->rootfs);
-	/* The parent refuses such a config; the root switch must never run on the host's mounts. */
-	if (!b->exec && !new_or_joined_mntns(b))
+	/*
+	 * Without a mount namespace of its own, the parent says so (T_NO_MOUNT_NS) and the root
+	 * switch is a chroot that never touches the host's mounts; otherwise pivot_root or the
+	 * move must never run on them.
+	 */
+	if (!b->exec && !b->no_mount_ns && !new_or_joined_mntns(b))
 		return report_errno(h, EPROTO, "boot message: a container needs its own mount namespace");
+	if (!b->exec && b->no_mount_ns && (new_or_joined_mntns(b) || b->no_pivot))
+		return report_errno(h, EPROTO, "boot message: no mount namespace, yet one to make or a move");
 	if (!b->env.v && !(b->env.v = calloc(1, sizeof(char *))))
 		return report(h, "allocate the environment");
 	return 0;

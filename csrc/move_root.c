@@ -75,7 +75,12 @@ static int hide(struct helper *h, const char *point)
 {
 	/* Our unmount must not propagate to the host. */
 	if (mount(NULL, point, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
-		if (errno == ENOENT)  /* under a mount detached a moment ago: gone with it */
+		/*
+		 * ENOENT: under a mount detached a moment ago, gone with it. EINVAL: no longer a
+		 * mount point by this path, e.g. the /proc of a copy of "/" stacked below ours: no
+		 * path reaches it (runc fails there; a stacked host root keeps that copy, covered).
+		 */
+		if (errno == ENOENT || errno == EINVAL)
 			return 0;
 		return report(h, "make %s a slave before detaching it", point);
 	}

@@ -73,7 +73,8 @@ def test_a_create_killed_between_cgroup_mkdirs_leaves_nothing_after_delete_force
     shim: Shim, make_bundle: BundleFactory, cid: str
 ) -> None:
     total = _cgroup_dirs_made(shim, make_bundle, f"{cid}-probe")
-    assert total >= 2, "a single hierarchy: nothing to be killed in between"
+    if total < 2:  # a cgroup-v2-only host (scripts/v2-only.sh): one mkdir, no window
+        pytest.skip("a single cgroup hierarchy here: nothing to be killed between mkdirs")
     bundle = make_bundle(["true"])
     for n in range(1, total + 1):
         name = f"{cid}-{n}"

@@ -7,7 +7,6 @@ import os
 from shim.errors import InvalidConfig, Unsupported
 from shim.init import protocol as p
 from shim.init.handshake import TlvWriter
-from shim.init.lsm import lsm_tlvs
 from shim.init.mount_options import PROPAGATION
 from shim.init.rootfs_plan import rootfs_steps
 from shim.spec.caps import cap_mask
@@ -104,7 +103,10 @@ def process_tlvs(w: TlvWriter, proc: Process) -> None:
         w.text(p.T_ARG, arg)
     for env in proc.env:
         w.text(p.T_ENV, env)
-    lsm_tlvs(w, proc)
+    if proc.apparmor_profile or proc.selinux_label:
+        from shim.init.lsm import lsm_tlvs
+
+        lsm_tlvs(w, proc)
     w.text(p.T_CWD, proc.cwd)
     if proc.oom_score_adj is not None:
         w.text(p.T_OOM_SCORE_ADJ, str(proc.oom_score_adj))

@@ -60,11 +60,3 @@ def lsm_tlvs(w: TlvWriter, proc: Process) -> None:
     root = _test_attr_root()
     if root is not None:
         w.text(p.T_LSM_ATTR_ROOT, root)
-
-
-def mount_label_data(data: str, label: str) -> str:
-    """runc's FormatMountLabel: the mount label as the `context=` option."""
-    if not label:
-        return data
-    option = f'context="{label}"'
-    return f"{data},{option}" if data else option

@@ -12,7 +12,6 @@ import stat
 from shim.errors import InvalidConfig
 from shim.init import protocol as p
 from shim.init.handshake import TlvWriter
-from shim.init.lsm import mount_label_data
 from shim.init.mount_options import (
     MS_BIND,
     MS_NODEV,
@@ -64,6 +63,14 @@ DEVICE_TYPES = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": st
 
 def _clean(path: str) -> str:
     return os.path.normpath("/" + path).replace("//", "/")
+
+
+def mount_label_data(data: str, label: str) -> str:
+    """runc's FormatMountLabel: the mount label as the `context=` option."""
+    if not label:
+        return data
+    option = f'context="{label}"'
+    return f"{data},{option}" if data else option
 
 
 def _mount_record(

@@ -15,18 +15,16 @@ from shim.cgroups.devices import Rule, rule_of
 from shim.cgroups.hierarchy import read_hierarchy
 from shim.cgroups.manager import manager_for
 from shim.cgroups.paths import container_paths
-from shim.cgroups.placement import add_process
+from shim.cgroups.placement import add_process, procs
 from shim.cgroups.placement import create as create_cgroups
 from shim.cgroups.placement import planned as planned_cgroups
 from shim.errors import HookFailed, InitFailed, InvalidArgument, InvalidConfig
-from shim.cgroups.placement import procs
 from shim.init.boot import build_boot
 from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import Helper, drive, spawn_helper
 from shim.logs import get_logger
 from shim.runtime.cleanup import Journal, destroy
 from shim.runtime.hooks import HookSpec, run_hooks
-from shim.runtime.host_mounts import record_rootfs_bind
 from shim.runtime.state_store import ContainerDir, State, StateStore
 from shim.runtime.status import proc_stat
 from shim.runtime.unsupported import check_supported
@@ -330,6 +328,8 @@ class _Creation:
             raise InitFailed("unable to start container process: container init died during setup")
         namespaces = self.spec.linux.namespaces if self.spec.linux else []
         if not any(ns.type == "mount" for ns in namespaces):
+            from shim.runtime.host_mounts import record_rootfs_bind
+
             record_rootfs_bind(self.cdir.path, self.rootfs)
         self.state = State(
             id=self.id,

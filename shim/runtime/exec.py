@@ -15,7 +15,6 @@ from shim.errors import InvalidConfig, WrongState
 from shim.init import protocol as p
 from shim.init.boot import CLONE_FLAGS, check_size, process_tlvs, seccomp_tlvs
 from shim.init.handshake import EXEC_TRANSITIONS, TlvWriter
-from shim.init.lsm import check_lsm
 from shim.init.rlimits import apply_rlimits
 from shim.init.spawn import drive, spawn_helper
 from shim.logs import get_logger
@@ -199,7 +198,10 @@ def _labels(proc: Process, base: Process, opts: ExecOptions) -> None:
     proc.apparmor_profile = opts.apparmor or proc.apparmor_profile or base.apparmor_profile
     proc.selinux_label = opts.process_label or proc.selinux_label or base.selinux_label
     validate_process(proc)
-    check_lsm(proc)
+    if proc.selinux_label:
+        from shim.init.lsm import check_lsm
+
+        check_lsm(proc)
 
 
 def _cgroup_paths(state: State, subs: list[str]) -> dict[str, str]:

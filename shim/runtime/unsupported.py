@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from shim.cgroups.checks import check_resources
 from shim.errors import InvalidConfig, Unsupported
-from shim.init.lsm import check_lsm
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,7 +14,10 @@ def check_supported(spec: Spec) -> None:
     """Raise Unsupported (naming the field) for anything we would otherwise ignore."""
     proc, linux = spec.process, spec.linux
     if proc is not None:
-        check_lsm(proc)
+        if proc.selinux_label:
+            from shim.init.lsm import check_lsm
+
+            check_lsm(proc)
         if proc.scheduler is not None:
             raise Unsupported("process.scheduler: setting the scheduler is not supported")
         if proc.io_priority is not None:

@@ -56,3 +56,9 @@ def test_a_read_only_tmpfs_is_made_read_only_later_a_bind_at_once() -> None:
     assert p.U64.unpack(tmpfs[p.M_FLAGS][0])[0] & 1 == 0  # no MS_RDONLY now
     assert p.M_RO_LATER not in bind
     assert p.U64.unpack(bind[p.M_FLAGS][0])[0] & 1 == 1
+
+
+def test_delete_looks_for_the_file_create_writes_for_a_rootfs_bind() -> None:
+    from shim.runtime import cleanup, host_mounts
+
+    assert cleanup.ROOTFS_MOUNT_FILE == host_mounts.MOUNT_FILE

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 ZYGOTE_DIR = "/run/containerd/pyshim"
 IDLE_EXIT = float(os.environ.get("SHIM_ZYGOTE_IDLE", "300"))  # seconds; tests shorten it
-CONNECT_TIMEOUT = 5.0
+# A zygote that is there answers once it has warmed up (its imports: ~0.3 s, seconds on a
+# loaded machine); waiting for it is still cheaper than a fresh interpreter.
+CONNECT_TIMEOUT = 30.0
 MAX_REQUEST = 64 << 10
 # containerd's environment a daemon reads (spec section 3.3); the rest is the zygote's.
 PASSED_ENV = (
@@ -159,9 +161,15 @@ def serve(path: str) -> int:
     os.chmod(ZYGOTE_DIR, 0o700)  # root's: only root may reach the zygote, or the state roots
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
     try:
-        listener.bind(path)  # another zygote won the race: EADDRINUSE, and we leave
+        listener.bind(path)
     except OSError:
-        return 0
+        if _answers(path):
+            return 0  # another zygote won the race
+        try:  # a dead zygote's socket (SIGKILLed, or its machine rebooted under /run)
+            os.unlink(path)
+            listener.bind(path)
+        except OSError:
+            return 0
     os.chmod(path, 0o600)
     listener.listen(64)
     warm_up()
@@ -207,6 +215,17 @@ def serve(path: str) -> int:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def _answers(path: str) -> bool:
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 def _reap(children: set[int]) -> None:

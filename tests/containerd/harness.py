@@ -127,9 +127,11 @@ class Containerd:
         spy = d / "spy" / "containerd-shim-pyshim-v1"
         spy.write_text(SPY.format(log=self.spy_log, real=SHIM))
         spy.chmod(0o755)
+        (d / "tmp").mkdir(exist_ok=True)
         env = dict(
             os.environ,
             PATH=f"{d / 'spy'}:{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            TMPDIR=str(d / "tmp"),  # containerd leaves its ctrd-checkpoint* dirs there
             **self.extra_env,
         )
         log = self.log_path.open("ab")

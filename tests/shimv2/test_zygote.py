@@ -30,16 +30,19 @@ def _ppid(pid: int) -> int:
 
 def _zygote_pid(path: str) -> int | None:
     """The zygote serving `path` here: a zygote of another mount namespace (a test pass in
-    a private one, say scripts/v2-only.sh) may have the same path in its argv."""
+    a private one, say scripts/v2-only.sh) may have the same path in its argv, and so do
+    the daemons a zygote forked."""
     ours = os.readlink("/proc/self/ns/mnt")
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
                 mnt = os.readlink(f"/proc/{entry}/ns/mnt")
+                cwd = os.readlink(f"/proc/{entry}/cwd")
             except OSError:
                 continue
-            if b"-zygote" in argv and path.encode() in argv and mnt == ours:
+            # its forked daemons carry the same argv, but sit in their bundles; it sits in /
+            if b"-zygote" in argv and path.encode() in argv and mnt == ours and cwd == "/":
                 return int(entry)
     return None
 
@@ -159,3 +162,21 @@ def test_an_idle_zygote_leaves_and_removes_its_socket(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc
     assert not os.path.exists(path)
+
+
+def test_a_dead_zygotes_socket_is_replaced(env: Env) -> None:
+    """A SIGKILLed zygote leaves its socket file: the next start must get a new zygote,
+    not fall back to fresh interpreters for good."""
+    path = zygote.socket_path()
+    env.start(env.bundle("warm"), "warm")
+    _wait_for(lambda: _zygote_pid(path) is not None, "a zygote")
+    zpid = _zygote_pid(path)
+    assert zpid is not None
+    os.kill(zpid, signal.SIGKILL)
+    _wait_for(lambda: _zygote_pid(path) is None, "the zygote to die")
+    assert os.path.exists(path)  # left behind, nobody answers there
+    env.start(env.bundle("after"), "after")  # falls back, and starts a new zygote
+    _wait_for(lambda: _zygote_pid(path) not in (None, zpid), "a new zygote")
+    address = env.start(env.bundle("forked"), "forked")
+    pid = anyio.run(_connect, address).shim_pid
+    assert _ppid(pid) == _zygote_pid(path)

@@ -32,9 +32,11 @@ if ! { .venv/bin/pip install -q --upgrade pip &&
 	cat "$log" >&2
 	exit 1
 fi
-# The shim script starts the interpreter with -IS and sets up its own sys.path (no
-# `site`: ~3.5 ms of every command); left as pip wrote it if a lean start cannot work.
+# The shim scripts start the interpreter with -IS and set up their own sys.path (no
+# `site`: ~3.5 ms of every command, and of containerd's every `start` and `delete`); each
+# is left as pip wrote it if a lean start cannot work.
 .venv/bin/python -m shim.launcher .venv/bin/shim || true
+.venv/bin/python -m shim.launcher .venv/bin/containerd-shim-pyshim-v1 || true
 # Bytecode now: one-shot commands must not compile their imports on every start.
 .venv/bin/python -m compileall -q shim >/dev/null
 # criu for checkpoint/restore: built once into /var/cache/shim-criu (README). Not being

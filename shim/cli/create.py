@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from shim.cgroups.prime import prime_cgroup_migration
 from shim.cli.common import console_fd as _console_fd
 from shim.cli.common import store_of as _store
 from shim.errors import ShimError
@@ -45,6 +46,7 @@ def _terminal(loaded: tuple[Spec, str]) -> bool:
 
 
 def cmd_create(inv: Invocation) -> int:
+    prime_cgroup_migration()  # before the imports: the kernel's wait overlaps them
     from shim.runtime.create import create_container
     from shim.supervisor.reaper import Reaper
 
@@ -61,6 +63,7 @@ def cmd_create(inv: Invocation) -> int:
 
 
 def cmd_run(inv: Invocation) -> int:
+    prime_cgroup_migration()  # before the imports: the kernel's wait overlaps them
     from shim.runtime.create import create_container
     from shim.runtime.start import start_container
     from shim.supervisor.reaper import Reaper

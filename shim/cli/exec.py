@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from shim.cgroups.prime import prime_cgroup_migration
 from shim.cli.common import console_fd as _console_fd
 from shim.cli.common import store_of as _store
 from shim.errors import ShimError
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def cmd_exec(inv: Invocation) -> int:
+    prime_cgroup_migration()  # before the imports: the kernel's wait overlaps them
     from shim.runtime.exec import ExecOptions, exec_process
     from shim.supervisor.reaper import Reaper
 

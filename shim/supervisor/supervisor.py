@@ -29,6 +29,7 @@ from functools import partial
 import anyio
 import msgspec
 
+from shim.cgroups.prime import prime_cgroup_migration
 from shim.errors import AlreadyExists, NotFound, WrongState
 from shim.logs import get_logger, never_block
 from shim.runtime.state_store import DEFAULT_ROOT, StateStore
@@ -182,6 +183,7 @@ class Supervisor:
 
         if container_id in self._containers:
             raise AlreadyExists(f"container {container_id}: already exists")
+        prime_cgroup_migration()  # the kernel's wait overlaps reading and planning
         bundle = os.path.abspath(bundle)  # noqa: ASYNC240 - a getcwd, no file I/O
         record = _Container(container_id, bundle)
         self._containers[container_id] = record
@@ -366,6 +368,7 @@ class Supervisor:
         pending = record.pending.pop(exec_id, None)
         if pending is None:
             raise WrongState(f"exec {exec_id}: cannot start a {handle.status} process")
+        prime_cgroup_migration()  # the exec'd helper joins the cgroups too
         proc, stdio = pending
         handle.starting()
         try:

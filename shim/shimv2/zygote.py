@@ -34,6 +34,7 @@ IDLE_EXIT = float(os.environ.get("SHIM_ZYGOTE_IDLE", "300"))  # seconds; tests s
 # loaded machine); waiting for it is still cheaper than a fresh interpreter.
 CONNECT_TIMEOUT = 30.0
 MAX_REQUEST = 64 << 10
+STALE_AFTER = 60.0  # seconds: a zygote binds and listens within microseconds
 # containerd's environment a daemon reads (spec section 3.3); the rest is the zygote's.
 PASSED_ENV = (
     *("TTRPC_ADDRESS", "GRPC_ADDRESS", "NAMESPACE", "MAX_SHIM_VERSION", "SCHED_CORE"),
@@ -172,6 +173,7 @@ def serve(path: str) -> int:
             return 0
     os.chmod(path, 0o600)
     listener.listen(64)
+    sweep_dead_sockets(path)
     warm_up()
     gc.collect()
     gc.freeze()  # the warm heap stays shared with every child
@@ -215,6 +217,28 @@ def serve(path: str) -> int:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def sweep_dead_sockets(ours: str, min_age: float = STALE_AFTER) -> list[str]:
+    """Remove the sockets that SIGKILLed zygotes of this or older installations left in
+    ZYGOTE_DIR (a clean exit removes its own). Only those older than `min_age` seconds that
+    nobody answers: a zygote between its bind and its listen refuses connections too."""
+    import time
+
+    removed = []
+    now = time.time()
+    for entry in os.scandir(ZYGOTE_DIR):
+        if entry.path == ours or not entry.name.startswith("zygote-"):
+            continue
+        try:
+            if now - entry.stat(follow_symlinks=False).st_mtime < min_age:
+                continue
+            if not _answers(entry.path):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError:
+            continue
+    return removed
 
 
 def _answers(path: str) -> bool:

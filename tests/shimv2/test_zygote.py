@@ -180,3 +180,35 @@ def test_a_dead_zygotes_socket_is_replaced(env: Env) -> None:
     address = env.start(env.bundle("forked"), "forked")
     pid = anyio.run(_connect, address).shim_pid
     assert _ppid(pid) == _zygote_pid(path)
+
+
+def test_a_new_zygote_sweeps_sockets_that_killed_zygotes_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only old sockets nobody answers go: not a live zygote's, not one just bound (a
+    zygote between bind and listen refuses too), not our own."""
+    monkeypatch.setattr(zygote, "ZYGOTE_DIR", str(tmp_path))
+
+    def bound(name: str, *, listening: bool, age: float) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.bind(str(tmp_path / name))
+        if listening:
+            sock.listen(1)
+        when = time.time() - age
+        os.utime(tmp_path / name, (when, when))
+        return sock
+
+    dead_old = bound("zygote-dead.sock", listening=False, age=600)
+    dead_old.close()  # the file stays: as a SIGKILLed zygote's does
+    fresh = bound("zygote-fresh.sock", listening=False, age=0)
+    live = bound("zygote-live.sock", listening=True, age=600)
+    ours = bound("zygote-ours.sock", listening=False, age=600)
+    try:
+        removed = zygote.sweep_dead_sockets(str(tmp_path / "zygote-ours.sock"))
+        assert removed == [str(tmp_path / "zygote-dead.sock")]
+        assert sorted(os.listdir(tmp_path)) == [
+            "zygote-fresh.sock", "zygote-live.sock", "zygote-ours.sock"
+        ]  # fmt: skip
+    finally:
+        for sock in (fresh, live, ours):
+            sock.close()

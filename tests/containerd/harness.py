@@ -53,7 +53,7 @@ disabled_plugins = [
   address = "{d}/containerd.sock.ttrpc"
 [debug]
   address = "{d}/debug.sock"
-  level = "debug"
+  level = "{level}"
 [metrics]
   address = ""
 
@@ -116,6 +116,9 @@ class Containerd:
         self.spy_log = root / "shim-calls.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.extra_env: dict[str, str] = {}  # set before start(): containerd's (and shims')
+        # bench/: no spy script in front of our shim (a shell per start and delete) and no
+        # debug logging (containerd passes -debug on to both runtimes' shims)
+        self.bench = False
         self._cgroups_before = {str(p) for ns in CGROUP_NAMESPACES for p in _cgroup_dirs(ns)}
 
     # -- life --------------------------------------------------------------------------
@@ -123,10 +126,12 @@ class Containerd:
         d = self.dir
         for sub in ("root", "state", "opt", "cni/bin", "cni/net.d", "spy"):
             (d / sub).mkdir(parents=True, exist_ok=True)
-        (d / "config.toml").write_text(CONFIG.format(d=d, sandbox=SANDBOX_IMAGE))
+        level = "info" if self.bench else "debug"
+        (d / "config.toml").write_text(CONFIG.format(d=d, sandbox=SANDBOX_IMAGE, level=level))
         spy = d / "spy" / "containerd-shim-pyshim-v1"
-        spy.write_text(SPY.format(log=self.spy_log, real=SHIM))
-        spy.chmod(0o755)
+        if not self.bench:
+            spy.write_text(SPY.format(log=self.spy_log, real=SHIM))
+            spy.chmod(0o755)
         (d / "tmp").mkdir(exist_ok=True)
         env = dict(
             os.environ,
@@ -164,10 +169,11 @@ class Containerd:
     @classmethod
     @contextmanager
     def started(
-        cls, root: Path, images: bool = True, env: dict[str, str] | None = None
+        cls, root: Path, images: bool = True, env: dict[str, str] | None = None, bench: bool = False
     ) -> Iterator[Containerd]:
         ctd = cls(root)
         ctd.extra_env = dict(env or {})
+        ctd.bench = bench
         try:
             ctd.start()
             if images:

@@ -9,7 +9,8 @@ image built offline) runs both runtimes, interleaved round by round:
 * exit -> /tasks/exit: how long after the process was reaped (`exited_at`) the event
   reaches a `ctr events` reader (p50, p99);
 * PSS of the shim processes (ours: with the zygote they are forked from): one container
-  per shim, and 20 containers of one sandbox group (per container);
+  per shim, 20 containers of one sandbox group (per container), and 20 containers with
+  a shim each (per container);
 * stdout: 1 GiB written by `dd` in the container, through the shim's fifo copy to
   `ctr`, read by us (MiB/s);
 * idle: CPU the shims use in 5 s while 20 containers sleep.
@@ -220,12 +221,20 @@ def measure(rounds: int, group: int) -> dict[str, dict[str, object]]:
             idle = _cpu_ms(pids) - cpu0
             for cid in ids:
                 bench.remove(cid)
+            alone = [bench.start_sleeper(runtime) for _ in range(group)]  # a shim each
+            time.sleep(0.5)
+            pss_alone = (
+                sum(_pss_kb(p) for p in bench.shim_pids()) + bench.zygote_pss_kb(name)
+            ) / group
+            for cid in alone:
+                bench.remove(cid)
             rate = bench.stdout_rate(runtime)
             out[name] = {
                 "run_rm_ms": [v * 1000 for v in runs[name]],
                 "exec_ms": [v * 1000 for v in execs],
                 "pss_one_kb": pss_one,
                 "pss_per_container_in_group_kb": pss_group,
+                "pss_per_container_one_shim_each_kb": pss_alone,
                 "idle_cpu_ms_5s": idle,
                 "stdout_mib_s": rate,
             }
@@ -264,6 +273,9 @@ def table(result: dict[str, dict[str, object]]) -> str:
         ("shim PSS per container, 20 in a group (MiB)",
          num(ours, "pss_per_container_in_group_kb") / 1024,
          num(theirs, "pss_per_container_in_group_kb") / 1024),
+        ("shim PSS per container, 20 with a shim each (MiB)",
+         num(ours, "pss_per_container_one_shim_each_kb") / 1024,
+         num(theirs, "pss_per_container_one_shim_each_kb") / 1024),
         ("stdout through the shim (MiB/s, higher is better)", num(ours, "stdout_mib_s"),
          num(theirs, "stdout_mib_s")),
         ("idle shims, 20 containers: CPU in 5 s (ms)", num(ours, "idle_cpu_ms_5s"),

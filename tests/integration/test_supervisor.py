@@ -45,7 +45,7 @@ async def sup(root: Path) -> AsyncIterator[Supervisor]:
     async with Supervisor.open(str(root)) as supervisor:
         yield supervisor
         with anyio.CancelScope(shield=True):
-            for cid in list(supervisor._containers):
+            for cid in supervisor.container_ids():
                 await supervisor.delete(cid, force=True)
 
 

@@ -36,8 +36,8 @@ fi
 # `site`: ~3.5 ms of every command, and of containerd's every `start` and `delete`); each
 # is left as pip wrote it if a lean start cannot work.
 .venv/bin/python -m shim.launcher .venv/bin/shim || true
-# containerd execs the shim for every container: a native front (csrc/front/start_front.c)
-# does the common `start` in about a millisecond and execs the Python shim, moved to
+# containerd execs the shim for every container: a native front (csrc/front/shim_front.c)
+# does the common `start` and an empty `delete` in about a millisecond and execs the Python shim, moved to
 # .venv/libexec, for everything else. Without a compiler the Python shim stays in bin/.
 shim_py=$PWD/.venv/libexec/containerd-shim-pyshim-v1
 mkdir -p .venv/libexec
@@ -48,10 +48,10 @@ fi
 shim_pkg=$(.venv/bin/python -c 'import os, shim; print(os.path.dirname(shim.__file__))')
 if ${CC:-gcc} -std=c11 -O2 -Wall -Wextra -Werror -Wshadow -Wformat=2 \
 	-DSHIM_SCRIPT="\"$shim_py\"" -DSHIM_PACKAGE="\"$shim_pkg\"" \
-	-o .venv/bin/.containerd-shim-pyshim-v1.new csrc/front/start_front.c; then
+	-o .venv/bin/.containerd-shim-pyshim-v1.new csrc/front/shim_front.c; then
 	mv -f .venv/bin/.containerd-shim-pyshim-v1.new .venv/bin/containerd-shim-pyshim-v1
 else
-	echo "setup: no native start front; containerd-shim-pyshim-v1 is the Python shim" >&2
+	echo "setup: no native front; containerd-shim-pyshim-v1 is the Python shim" >&2
 	cp -f "$shim_py" .venv/bin/containerd-shim-pyshim-v1
 fi
 # Bytecode now: one-shot commands must not compile their imports on every start.

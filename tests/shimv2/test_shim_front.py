@@ -1,5 +1,5 @@
-"""The native start front (csrc/front/start_front.c): the common `start` without Python,
-everything else handed to the Python shim unchanged.
+"""The native front (csrc/front/shim_front.c): the common `start`, and a `delete` with
+nothing to clean, without Python; everything else handed to the Python shim unchanged.
 
 Each test builds the front itself with ASan and UBSan, once as installed (its fallback is
 the real Python shim) and once with `/bin/false` as its fallback: a start that succeeds
@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,15 +25,17 @@ from hypothesis import strategies as st
 
 import shim
 from shim.json_codec import loads
+from shim.shimv2 import delete as delete_py
 from shim.shimv2 import zygote
 from shim.shimv2.grouping import socket_path
+from shim.shimv2.proto import shim_pb2
 from tests.conftest import needs_root
 
 from .test_shim_binary import BINARY, Env, _connect, daemons_of
 from .test_zygote import _ppid, _wait_for, _zygote_pid
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "csrc" / "front" / "start_front.c"
+SOURCE = ROOT / "csrc" / "front" / "shim_front.c"
 PACKAGE = os.path.dirname(shim.__file__)  # what zygote.fingerprint() digests
 SCRIPT = Path(sys.executable).parent.parent / "libexec" / "containerd-shim-pyshim-v1"
 CFLAGS = ["-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-Wshadow", "-Wformat=2"]
@@ -198,7 +202,6 @@ def test_everything_else_is_handed_to_python(env: Env, fronts: tuple[str, str]) 
         ("group", {"io.containerd.runc.v2.group": "g"}, b"", ("start",), {}),
         ("by-ns", {"io.containerd.pyshim.v1.group": "namespace"}, b"", ("start",), {}),
         ("no-zygote", {}, b"", ("start",), {"SHIM_NO_ZYGOTE": "1"}),
-        ("delete", {}, b"", ("delete",), {}),
         ("daemon", {}, b"", (), {}),
         ("version", {}, b"", ("-v",), {}),
         ("debug-false", {}, b"", ("-debug=false", "start"), {}),
@@ -234,3 +237,70 @@ def test_handed_over_starts_behave_as_pythons(env: Env, fronts: tuple[str, str])
     assert first.returncode == second.returncode == 0, (first, second)
     assert first.stdout == second.stdout  # one shim for the pod
     env.sockets.add(first.stdout.decode().removeprefix("unix://"))
+
+
+def _delete(
+    env: Env, front: str, bundle: Path, cid: str
+) -> tuple[subprocess.CompletedProcess[bytes], shim_pb2.DeleteResponse]:
+    result = _run(env, front, bundle, cid, "-bundle", str(bundle), "delete")
+    response = shim_pb2.DeleteResponse()
+    if result.returncode == 0:
+        response.ParseFromString(result.stdout)
+    return result, response
+
+
+@needs_root
+def test_a_delete_with_nothing_to_clean_runs_no_python(
+    env: Env, fronts: tuple[str, str], tmp_path: Path
+) -> None:
+    """What delete.py prints after a clean Delete (the state dir gone, nothing mounted,
+    the socket answered or gone): DeleteResponse{init.pid, 137, now}."""
+    no_python = fronts[1]
+    bundle = env.bundle("c1")
+    (bundle / "rootfs").mkdir()
+    (bundle / "init.pid").write_text("4242\n")
+    (bundle / "runtime-root").write_text(str(tmp_path / "state") + "\n")
+    before = time.time()
+    result, response = _delete(env, no_python, bundle, "c1")
+    assert result.returncode == 0, result.stderr
+    assert (response.pid, response.exit_status) == (4242, 137)
+    assert before - 1 <= response.exited_at.ToNanoseconds() / 1e9 <= time.time() + 1
+    assert result.stdout == delete_py.encode_delete_response(
+        4242, 137, response.exited_at.ToNanoseconds()
+    )
+    (bundle / "init.pid").unlink()
+    result, response = _delete(env, no_python, bundle, "c1")
+    assert (result.returncode, response.pid) == (0, 0)
+
+
+@needs_root
+def test_a_delete_with_work_to_do_is_pythons(
+    env: Env, fronts: tuple[str, str], tmp_path: Path
+) -> None:
+    no_python = fronts[1]
+    state = tmp_path / "state"
+    bundle = env.bundle("c1")
+    (bundle / "runtime-root").write_text(str(state))
+    (state / "c1").mkdir(parents=True)  # a container left to delete
+    assert _delete(env, no_python, bundle, "c1")[0].returncode == 1
+    (state / "c1").rmdir()
+    dead = tmp_path / "dead.sock"  # a SIGKILLed shim's socket: Python removes it
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(dead))
+    sock.close()
+    (bundle / "address").write_text(f"unix://{dead}")
+    assert _delete(env, no_python, bundle, "c1")[0].returncode == 1
+    result, _ = _delete(env, fronts[0], bundle, "c1")  # the real Python behind it
+    assert result.returncode == 0, result.stderr
+    assert not dead.exists()
+    (bundle / "init.pid").write_text("é")  # non-ASCII: Python reads it
+    assert _delete(env, no_python, bundle, "c1")[0].returncode == 1
+    (bundle / "init.pid").unlink()
+    (bundle / "rootfs").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(bundle / "rootfs")], check=True)
+    try:
+        assert _delete(env, no_python, bundle, "c1")[0].returncode == 1
+        assert _delete(env, fronts[0], bundle, "c1")[0].returncode == 0
+        assert not os.path.ismount(bundle / "rootfs")  # Python unmounted it
+    finally:
+        subprocess.run(["umount", "-l", str(bundle / "rootfs")], check=False)

@@ -37,8 +37,9 @@ fi
 # is left as pip wrote it if a lean start cannot work.
 .venv/bin/python -m shim.launcher .venv/bin/shim || true
 # containerd execs the shim for every container: a native front (csrc/front/shim_front.c)
-# does the common `start` and an empty `delete` in about a millisecond and execs the Python shim, moved to
-# .venv/libexec, for everything else. Without a compiler the Python shim stays in bin/.
+# does the common `start` and an empty `delete` in about a millisecond and execs the
+# Python shim, moved to .venv/libexec, for everything else. Without a compiler the
+# Python shim stays in bin/.
 shim_py=$PWD/.venv/libexec/containerd-shim-pyshim-v1
 mkdir -p .venv/libexec
 if head -c 2 .venv/bin/containerd-shim-pyshim-v1 | grep -q '#!'; then # pip (re)wrote it

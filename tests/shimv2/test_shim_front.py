@@ -32,7 +32,7 @@ from shim.shimv2.proto import shim_pb2
 from tests.conftest import needs_root
 
 from .test_shim_binary import BINARY, Env, _connect, daemons_of
-from .test_zygote import _ppid, _wait_for, _zygote_pid
+from .test_zygote import _ppid, _serving, _wait_for, _zygote_pid
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "csrc" / "front" / "shim_front.c"
@@ -163,7 +163,7 @@ def _run(
 def _warm_zygote(env: Env) -> int:
     path = zygote.socket_path()
     env.start(env.bundle("warm"), "warm")  # through Python if none runs: it starts one
-    _wait_for(lambda: _zygote_pid(path) is not None, "a zygote")
+    _wait_for(lambda: _zygote_pid(path) is not None and _serving(path), "a zygote")
     pid = _zygote_pid(path)
     assert pid is not None
     return pid

@@ -47,6 +47,18 @@ def _zygote_pid(path: str) -> int | None:
     return None
 
 
+def _serving(path: str) -> bool:
+    """The zygote at `path` accepts requests (it binds and listens before it warms up)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 def _wait_for(predicate: object, what: str) -> None:
     deadline = time.monotonic() + TIMEOUT
     while not predicate():  # type: ignore[operator]
@@ -70,7 +82,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
 def test_once_a_zygote_runs_daemons_are_forked_from_it(env: Env) -> None:
     path = zygote.socket_path()
     env.start(env.bundle("first"), "first")  # starts the zygote if none runs yet
-    _wait_for(lambda: os.path.exists(path), "the zygote's socket")
+    _wait_for(lambda: _serving(path), "the zygote to serve")
     zpid = _zygote_pid(path)
     assert zpid is not None
     address = env.start(env.bundle("second"), "second")
@@ -98,7 +110,7 @@ def test_without_the_zygote_start_spawns_a_fresh_interpreter(
 def test_the_zygote_forks_nothing_for_garbage_or_another_user(env: Env) -> None:
     path = zygote.socket_path()
     env.start(env.bundle("warm"), "warm")
-    _wait_for(lambda: os.path.exists(path), "the zygote's socket")
+    _wait_for(lambda: _serving(path), "the zygote to serve")
     zpid = _zygote_pid(path)
     assert zpid is not None
 
@@ -176,7 +188,9 @@ def test_a_dead_zygotes_socket_is_replaced(env: Env) -> None:
     _wait_for(lambda: _zygote_pid(path) is None, "the zygote to die")
     assert os.path.exists(path)  # left behind, nobody answers there
     env.start(env.bundle("after"), "after")  # falls back, and starts a new zygote
-    _wait_for(lambda: _zygote_pid(path) not in (None, zpid), "a new zygote")
+    # serving, not only running: until it has replaced the stale socket, a start that
+    # finds nobody answering falls back (and asks for yet another zygote)
+    _wait_for(lambda: _zygote_pid(path) not in (None, zpid) and _serving(path), "a new zygote")
     address = env.start(env.bundle("forked"), "forked")
     pid = anyio.run(_connect, address).shim_pid
     assert _ppid(pid) == _zygote_pid(path)

@@ -11,6 +11,7 @@ cannot be set by any runtime (runc fails the same way).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tempfile
@@ -75,6 +76,28 @@ class Podman:
         return found
 
 
+def _wait_gone(runroot: str, timeout: float = 30.0) -> None:
+    """Wait until no process names `runroot` in its command line (conmon, and the
+    cleanup podman it runs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in os.listdir("/proc"):
+            try:
+                if (
+                    entry.isdigit()
+                    and runroot.encode() in Path(f"/proc/{entry}/cmdline").read_bytes()
+                ):
+                    left.append(entry)
+            except OSError:
+                continue
+        if not left:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"podman processes of {runroot} still running: {left}")
+        time.sleep(0.05)
+
+
 @pytest.fixture
 def podman(tmp_path: Path, shim: Shim, criu: str) -> Iterator[Podman]:
     runroot = tempfile.mkdtemp(prefix="shim-pm-")  # podman refuses a runroot over 50 chars
@@ -83,6 +106,9 @@ def podman(tmp_path: Path, shim: Shim, criu: str) -> Iterator[Podman]:
         yield p
     finally:
         p("rm", "--all", "--force", "--time", "0")
+        # conmon runs `podman ... container cleanup` when a container ends, on its own
+        # time: until those are gone they can write the runroot again after we remove it
+        _wait_gone(runroot)
         # podman's overlay storage driver keeps its home bind-mounted on itself after use
         # (with any runtime): take it down, or the test directory keeps a mount
         from shim.sys import unmount_detach

@@ -331,21 +331,17 @@ class _Creation:
             from shim.runtime.host_mounts import record_rootfs_bind
 
             record_rootfs_bind(self.cdir.path, self.rootfs)
-        self.state = State(
-            id=self.id,
-            pid=pid,
-            start_time=st[1],
-            created=rfc3339_now(),
+        self.state = initial_state(
+            self.id,
+            pid,
+            st[1],
+            self.spec,
             bundle=self.bundle,
             rootfs=self.rootfs,
-            annotations=dict(self.spec.annotations),
             cgroup_paths=self.paths,
             cgroup_created=self.journal.cgroup_created,
             keyring="" if self.no_new_keyring else f"_ses.{self.id}",
-            namespace_paths={
-                ns.type: ns.path or f"/proc/{pid}/ns/{NS_FILES[ns.type]}" for ns in namespaces
-            },
-            config=_to_builtins(self.spec),
+            namespaces={ns.type: ns.path for ns in namespaces},
         )
         self.cdir.write_state(self.state)
 
@@ -371,10 +367,40 @@ class _Creation:
         return [HookSpec(h.path, h.args, h.env, h.timeout) for h in hooks.poststop] if hooks else []
 
 
-def _to_builtins(spec: Spec) -> dict[str, object]:
+def initial_state(
+    container_id: str,
+    pid: int,
+    start_time: int,
+    spec: Spec,
+    *,
+    bundle: str,
+    rootfs: str,
+    cgroup_paths: dict[str, str],
+    cgroup_created: list[str],
+    keyring: str,
+    namespaces: dict[str, str],
+) -> State:
+    """The state a container is recorded with once its init exists (created, or restored
+    by criu): `namespaces` maps each namespace type to the path it joined, "" for one of
+    its own (then the init's /proc entry names it)."""
     from shim.records import to_builtins
 
-    return to_builtins(spec)
+    return State(
+        id=container_id,
+        pid=pid,
+        start_time=start_time,
+        created=rfc3339_now(),
+        bundle=bundle,
+        rootfs=rootfs,
+        annotations=dict(spec.annotations),
+        cgroup_paths=cgroup_paths,
+        cgroup_created=cgroup_created,
+        keyring=keyring,
+        namespace_paths={
+            kind: path or f"/proc/{pid}/ns/{NS_FILES[kind]}" for kind, path in namespaces.items()
+        },
+        config=to_builtins(spec),
+    )
 
 
 def create_container(

@@ -32,16 +32,14 @@ from shim.criu.logfile import with_log
 from shim.criu.swrk import run_swrk
 from shim.criu.version import require_version
 from shim.errors import CriuError, Internal, InvalidConfig, Unsupported
-from shim.records import to_builtins
 from shim.runtime.checkpoint import DESCRIPTORS
 from shim.runtime.cleanup import KILL_WAIT, Journal, destroy
 from shim.runtime.create import (
-    NS_FILES,
     Created,
     cgroup_mount_dirs,
     device_rules,
+    initial_state,
     load_bundle,
-    rfc3339_now,
     write_pid_file,
 )
 from shim.runtime.criu_mounts import restore_mounts
@@ -253,23 +251,17 @@ class _Restoration:
         if st is None:
             raise CriuError(f"restored init {pid} is gone")
         self.journal.record(pids=[pid])
-        namespaces = restored_namespaces(self.spec, pid)
-        self.state = State(
-            id=self.id,
-            pid=pid,
-            start_time=st[1],
-            created=rfc3339_now(),
+        self.state = initial_state(
+            self.id,
+            pid,
+            st[1],
+            self.spec,
             bundle=self.bundle,
             rootfs=self.rootfs,
-            annotations=dict(self.spec.annotations),
             cgroup_paths=self.paths,
             cgroup_created=self.journal.cgroup_created,
             keyring=f"_ses.{self.id}",
-            namespace_paths={
-                kind: path or f"/proc/{pid}/ns/{NS_FILES[kind]}"
-                for kind, path in namespaces.items()
-            },
-            config=to_builtins(self.spec),
+            namespaces=restored_namespaces(self.spec, pid),
         )
         self.cdir.write_state(self.state)
 

@@ -18,7 +18,7 @@ import time
 from shim.logs import Logger
 from shim.shimv2.flags import Flags
 from shim.shimv2.options_wire import ShimOptions
-from shim.shimv2.start import ADDRESS_FILE, RUNTIME_ROOT_FILE, _is_alive
+from shim.shimv2.start import ADDRESS_FILE, RUNTIME_ROOT_FILE, answers
 
 SIGKILL_STATUS = 128 + 9  # what runc-v2 reports, whatever the process really did
 
@@ -83,7 +83,7 @@ def _unmount_rootfs(bundle: str, log: Logger) -> None:
 def _remove_dead_socket(bundle: str, log: Logger) -> None:
     address = _read(os.path.join(bundle, ADDRESS_FILE))
     path = address.removeprefix("unix://")
-    if not address.startswith("unix://") or not os.path.exists(path) or _is_alive(path):
+    if not address.startswith("unix://") or not os.path.exists(path) or answers(path):
         return  # another container of the group may still be served there
     try:
         os.unlink(path)

@@ -17,6 +17,7 @@ Lean on purpose: os, _socket, _sha256, _json and our own small modules only.
 
 from __future__ import annotations
 
+import _socket
 import os
 import sys
 
@@ -59,10 +60,10 @@ def _read_stdin() -> bytes:
     return b"".join(chunks)
 
 
-def _is_alive(path: str) -> bool:
-    import _socket
-
-    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+def answers(path: str, kind: int = _socket.SOCK_STREAM) -> bool:
+    """Whether something accepts a connection on the unix socket `path` (`kind`: a shim
+    serves ttrpc on a stream socket; the zygote listens on a SEQPACKET one)."""
+    probe = _socket.socket(_socket.AF_UNIX, kind | _socket.SOCK_CLOEXEC)
     try:
         probe.connect(path)
     except OSError:
@@ -74,8 +75,6 @@ def _is_alive(path: str) -> bool:
 
 def listen(path: str) -> int | None:
     """A listening socket's fd at `path`, or None when a live shim already serves there."""
-    import _socket
-
     os.makedirs(SOCKET_DIR, 0o711, exist_ok=True)
     for _attempt in range(2):
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
@@ -85,7 +84,7 @@ def listen(path: str) -> int | None:
             sock.close()
             if err.errno != 98:  # EADDRINUSE
                 raise StartError(f"listen {path}: {err.strerror}") from None
-            if _is_alive(path):
+            if answers(path):
                 return None
             try:  # a dead shim's socket: nothing removes it but us (spec 4.1)
                 os.unlink(path)

@@ -24,6 +24,8 @@ import _socket
 import os
 import sys
 
+from shim.shimv2.start import answers
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import socket
@@ -164,7 +166,7 @@ def serve(path: str) -> int:
     try:
         listener.bind(path)
     except OSError:
-        if _answers(path):
+        if answers(path, _socket.SOCK_SEQPACKET):
             return 0  # another zygote won the race
         try:  # a dead zygote's socket (SIGKILLed, or its machine rebooted under /run)
             os.unlink(path)
@@ -233,23 +235,12 @@ def sweep_dead_sockets(ours: str, min_age: float = STALE_AFTER) -> list[str]:
         try:
             if now - entry.stat(follow_symlinks=False).st_mtime < min_age:
                 continue
-            if not _answers(entry.path):
+            if not answers(entry.path, _socket.SOCK_SEQPACKET):
                 os.unlink(entry.path)
                 removed.append(entry.path)
         except OSError:
             continue
     return removed
-
-
-def _answers(path: str) -> bool:
-    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_SEQPACKET | _socket.SOCK_CLOEXEC)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
 
 
 def _reap(children: set[int]) -> None:

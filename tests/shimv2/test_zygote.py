@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from shim.shimv2 import zygote
+from shim.shimv2.start import answers
 from tests.conftest import needs_root
 
 from .test_shim_binary import Env, _connect, daemons_of
@@ -49,14 +50,7 @@ def _zygote_pid(path: str) -> int | None:
 
 def _serving(path: str) -> bool:
     """The zygote at `path` accepts requests (it binds and listens before it warms up)."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
+    return answers(path, socket.SOCK_SEQPACKET)
 
 
 def _wait_for(predicate: object, what: str) -> None:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -20,89 +17,12 @@ from shim.shimv2.ttrpc_client import ClosedError, open_client
 from shim.shimv2.ttrpc_framing import MAX_DATA, encode_frame
 
 from ..conftest import BundleFactory, Shim, needs_busybox, needs_root
+from ._shim_env import BINARY, Env, daemons_of
 from ._ttrpc_helpers import raw_peer, request_frame
 
-BINARY = str(Path(sys.executable).with_name("containerd-shim-pyshim-v1"))
 TASK = "containerd.task.v2.Task"
 TIMEOUT = 20
 pytestmark = needs_root
-
-
-def daemons_of(address: str) -> list[int]:
-    """Pids of shim daemons started for our fake containerd address: exec'd by `start`
-    (the address is in their argv) or forked by the zygote (their cwd is one of our
-    bundles, beside the address)."""
-    root = os.path.dirname(address) + "/"
-    pids = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-                cwd = os.readlink(f"/proc/{entry}/cwd")
-            except OSError:
-                continue
-            if b"containerd-shim-pyshim-v1" not in b" ".join(cmdline[:2]):
-                continue
-            if {b"start", b"delete"} & set(cmdline[2:]):
-                continue
-            if address.encode() in cmdline or (b"-zygote" in cmdline and cwd.startswith(root)):
-                pids.append(int(entry))
-    return pids
-
-
-class Env:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.address = str(root / "containerd.sock")  # never served: only hashed
-        self.sockets: set[str] = set()
-
-    def bundle(self, cid: str, annotations: dict[str, str] | None = None) -> Path:
-        bundle = self.root / cid
-        bundle.mkdir()
-        spec = {"ociVersion": "1.0.2", "annotations": annotations or {}}
-        (bundle / "config.json").write_text(json.dumps(spec))
-        os.mkfifo(bundle / "log")
-        return bundle
-
-    def run(
-        self, bundle: Path, cid: str, *action: str, stdin: bytes = b""
-    ) -> subprocess.CompletedProcess[bytes]:
-        argv = [
-            BINARY,
-            "-namespace",
-            "default",
-            "-address",
-            self.address,
-            "-publish-binary",
-            "/bin/false",
-        ]
-        argv += ["-id", cid, *action]
-        return subprocess.run(
-            argv, cwd=bundle, input=stdin, capture_output=True, timeout=TIMEOUT, check=False
-        )
-
-    def start(self, bundle: Path, cid: str, stdin: bytes = b"") -> str:
-        result = self.run(bundle, cid, "start", stdin=stdin)
-        assert result.returncode == 0, result.stderr
-        address = result.stdout.decode()
-        assert address.startswith("unix:///run/containerd/s/")
-        self.sockets.add(address.removeprefix("unix://"))
-        return address
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    for pid in daemons_of(e.address):
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + TIMEOUT
-    while daemons_of(e.address) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    left = [s for s in e.sockets if os.path.exists(s)]
-    for sock in left:
-        os.unlink(sock)
-    assert daemons_of(e.address) == [], "shim daemons left running"
 
 
 async def _connect(address: str) -> shim_pb2.ConnectResponse:

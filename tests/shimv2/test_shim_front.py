@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -31,7 +29,8 @@ from shim.shimv2.grouping import socket_path
 from shim.shimv2.proto import shim_pb2
 from tests.conftest import needs_root
 
-from .test_shim_binary import BINARY, Env, _connect, daemons_of
+from ._shim_env import BINARY, Env, daemons_of
+from .test_shim_binary import _connect
 from .test_zygote import _ppid, _serving, _wait_for, _zygote_pid
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,18 +134,6 @@ def test_plain_json_agrees_with_python_on_generated_documents(
     assert all(_plain(fronts[0], whole))
     for doc, plain in zip(broken, _plain(fronts[0], broken), strict=True):
         assert plain == _python_accepts(doc), doc
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    for pid in daemons_of(e.address):
-        os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not daemons_of(e.address), "daemons to die")
-    for sock in e.sockets:
-        if os.path.exists(sock):
-            os.unlink(sock)
 
 
 def _run(

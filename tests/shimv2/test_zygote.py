@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -18,7 +17,8 @@ from shim.shimv2 import zygote
 from shim.shimv2.start import answers
 from tests.conftest import needs_root
 
-from .test_shim_binary import Env, _connect, daemons_of
+from ._shim_env import Env, daemons_of
+from .test_shim_binary import _connect
 
 pytestmark = needs_root
 TIMEOUT = 20
@@ -59,18 +59,6 @@ def _wait_for(predicate: object, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> Iterator[Env]:
-    e = Env(tmp_path)
-    yield e
-    for pid in daemons_of(e.address):
-        os.kill(pid, signal.SIGKILL)
-    _wait_for(lambda: not daemons_of(e.address), "daemons to die")
-    for sock in e.sockets:
-        if os.path.exists(sock):
-            os.unlink(sock)
 
 
 def test_once_a_zygote_runs_daemons_are_forked_from_it(env: Env) -> None:

@@ -7,7 +7,7 @@ opened on the first compile_filter or libseccomp_version call.
 
 from __future__ import annotations
 
-import sys
+from shim import lazy_exports
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -42,9 +42,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    __import__(f"{__name__}.{module}")  # importlib itself would cost an import
-    return getattr(sys.modules[f"{__name__}.{module}"], name)
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import sys
+# the dict itself: the name `sys` here would be rebound to shim.sys once that is imported
+from sys import modules as _modules
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -21,6 +22,6 @@ def lazy_exports(package: str, table: dict[str, str]) -> Callable[[str], object]
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         __import__(f"{package}.{module}")  # importlib itself would cost an import
-        return getattr(sys.modules[f"{package}.{module}"], name)
+        return getattr(_modules[f"{package}.{module}"], name)
 
     return __getattr__

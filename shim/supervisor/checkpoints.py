@@ -86,7 +86,7 @@ async def restore(core: Core, record: ContainerRecord) -> ProcessHandle:
                 handle.started = True
                 await setup.attach(core.group, handle)
             core.group.start_soon(core.watch_exit, record, handle)
-            core.watch_oom(record)
+            await core.watch_oom(record)
             core.bus.publish(Started(record.id, handle.pid))
         finally:
             handle.start_settled()

@@ -135,36 +135,50 @@ class Core:
         except Exception as err:
             get_logger().warning(f"kill the rest of the container: {err}", id=record.id)
 
-    def watch_oom(self, record: ContainerRecord) -> None:
-        from shim.runtime.container import Container
-
-        try:
-            with Container.open(self.store, record.id) as container:
-                manager = container.manager()
-                if manager.mode != "v2" and "memory" not in manager.paths:
-                    return  # no memory controller: nothing can report an OOM
-                watch = manager.oom_watch()
-        except Exception as err:
-            get_logger().warning(f"no OOM events: {err}", id=record.id)
+    async def watch_oom(self, record: ContainerRecord) -> None:
+        """Relay the container's OOM kills as Oom events until it is deleted. The watch is
+        opened (state, cgroup files) in a worker, and before this returns: an OOM right
+        after start is not missed."""
+        watch = await run_blocking(lambda _: self._open_oom_watch(record.id))
+        if watch is None:
             return
         scope = anyio.CancelScope()
         record.oom = scope
-        self.group.start_soon(self._oom_loop, record, watch, scope)
+        self.group.start_soon(self._relay_ooms, record.id, watch, scope)
 
-    async def _oom_loop(
-        self, record: ContainerRecord, watch: OomWatch, scope: anyio.CancelScope
-    ) -> None:
+    def _open_oom_watch(self, container_id: str) -> OomWatch | None:
+        from shim.runtime.container import Container
+
         try:
-            with scope:
-                while True:
-                    await anyio.wait_readable(watch.fileno())
-                    count = watch.read()
-                    if count is None:
-                        return  # the memory cgroup was removed
-                    for _ in range(count):
-                        self.bus.publish(Oom(record.id))
-        finally:
-            watch.close()
+            with Container.open(self.store, container_id) as container:
+                manager = container.manager()
+                if manager.mode != "v2" and "memory" not in manager.paths:
+                    return None  # no memory controller: nothing can report an OOM
+                return manager.oom_watch()
+        except Exception as err:
+            get_logger().warning(f"no OOM events: {err}", id=container_id)
+            return None
+
+    async def _relay_ooms(
+        self, container_id: str, watch: OomWatch, scope: anyio.CancelScope
+    ) -> None:
+        with scope:
+            await relay_ooms(container_id, watch, self.bus)
+
+
+async def relay_ooms(container_id: str, watch: OomWatch, bus: EventBus) -> None:
+    """Publish an Oom for every kill the watch counts, until its cgroup is removed (or the
+    caller cancels); the watch is closed in the end."""
+    try:
+        while True:
+            await anyio.wait_readable(watch.fileno())
+            count = watch.read()
+            if count is None:
+                return  # the memory cgroup was removed
+            for _ in range(count):
+                bus.publish(Oom(container_id))
+    finally:
+        watch.close()
 
 
 def own_pid_namespace(spec: Spec) -> bool:

@@ -27,12 +27,12 @@ import time
 import anyio
 
 from shim.errors import ShimError
+from shim.supervisor.core import relay_ooms
 from shim.supervisor.events import (
     Created,
     Deleted,
     EventBus,
     Exited,
-    Oom,
     Paused,
     Resumed,
     Started,
@@ -256,16 +256,7 @@ class RootObserver:
             watch = manager.oom_watch()
         except ShimError:
             return
-        try:
-            while True:
-                await anyio.wait_readable(watch.fileno())
-                count = watch.read()
-                if count is None:
-                    return
-                for _ in range(count):
-                    self.bus.publish(Oom(watched.id))
-        finally:
-            watch.close()
+        await relay_ooms(watched.id, watch, self.bus)
 
     def _gone(self, name: str) -> None:
         watched = self._by_id.pop(name, None)

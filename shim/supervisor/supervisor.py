@@ -164,7 +164,7 @@ class Supervisor:
             del self._core.containers[container_id]
             raise
         self._core.group.start_soon(self._core.watch_exit, record, handle)
-        self._core.watch_oom(record)
+        await self._core.watch_oom(record)
         self._core.bus.publish(Created(container_id, handle.pid, record.bundle))
         return handle
 

@@ -18,7 +18,7 @@ from shim.errors import NotFound, WrongState
 from shim.logs import get_logger
 from shim.runtime.state_store import StateStore
 from shim.supervisor.blocking import run_blocking
-from shim.supervisor.events import EventBus, Exited, Oom
+from shim.supervisor.events import EventBus, Exited, relay_ooms
 from shim.supervisor.process import ProcessHandle
 from shim.supervisor.reaper import Reaper
 
@@ -164,21 +164,6 @@ class Core:
     ) -> None:
         with scope:
             await relay_ooms(container_id, watch, self.bus)
-
-
-async def relay_ooms(container_id: str, watch: OomWatch, bus: EventBus) -> None:
-    """Publish an Oom for every kill the watch counts, until its cgroup is removed (or the
-    caller cancels); the watch is closed in the end."""
-    try:
-        while True:
-            await anyio.wait_readable(watch.fileno())
-            count = watch.read()
-            if count is None:
-                return  # the memory cgroup was removed
-            for _ in range(count):
-                bus.publish(Oom(container_id))
-    finally:
-        watch.close()
 
 
 def own_pid_namespace(spec: Spec) -> bool:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+    from shim.cgroups.oom import OomWatch
+
 
 class Event(msgspec.Struct, frozen=True, tag_field="type"):
     """Base of every lifecycle event: which container it is about."""
@@ -116,3 +118,18 @@ class EventBus:
 
 def to_json(event: Event) -> bytes:
     return msgspec.json.encode(event)
+
+
+async def relay_ooms(container_id: str, watch: OomWatch, bus: EventBus) -> None:
+    """Publish an Oom for every kill the watch counts, until its cgroup is removed (or the
+    caller cancels); the watch is closed in the end."""
+    try:
+        while True:
+            await anyio.wait_readable(watch.fileno())
+            count = watch.read()
+            if count is None:
+                return  # the memory cgroup was removed
+            for _ in range(count):
+                bus.publish(Oom(container_id))
+    finally:
+        watch.close()

@@ -27,7 +27,6 @@ import time
 import anyio
 
 from shim.errors import ShimError
-from shim.supervisor.core import relay_ooms
 from shim.supervisor.events import (
     Created,
     Deleted,
@@ -36,6 +35,7 @@ from shim.supervisor.events import (
     Paused,
     Resumed,
     Started,
+    relay_ooms,
 )
 
 TYPE_CHECKING = False

@@ -12,13 +12,13 @@ from __future__ import annotations
 import _socket
 import os
 import signal
-import struct
 import time
 
 from shim.cancel import wait_readable
 from shim.criu import rpc_pb2 as rpc
 from shim.criu.exchange import Exchange, Finished, Notification, type_name
 from shim.errors import CriuError, ShimError, TimedOut
+from shim.fdpass import received_fds, rights
 from shim.logs import get_logger
 
 TYPE_CHECKING = False
@@ -125,8 +125,7 @@ def _child(
     try:
         opened = prepare()
         if opened:
-            rights = struct.pack(f"{len(opened)}i", *opened)
-            channel.sendmsg([b"F"], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+            channel.sendmsg([b"F"], rights(opened))
         for high, (_, target) in zip(highs, layout, strict=True):
             os.dup2(high, target)  # dup2 clears FD_CLOEXEC on the target
         for sig in (signal.SIGPIPE, signal.SIGXFSZ):
@@ -150,12 +149,7 @@ def _child_reports(sock: _socket.socket) -> tuple[list[int], bytes]:
     fds: list[int] = []
     while True:
         data, anc, _, _ = sock.recvmsg(4096, _socket.CMSG_SPACE(4 * MAX_FDS))
-        fds += [
-            fd
-            for level, kind, raw in anc
-            if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
-            for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])
-        ]
+        fds += received_fds(anc)
         if data != b"F":
             return fds, data
 
@@ -193,12 +187,7 @@ class _Session:
             )
         except OSError as err:
             raise CriuError(f"read from criu: {err.strerror}") from None
-        fds = [
-            fd
-            for level, kind, raw in anc
-            if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
-            for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])
-        ]
+        fds = received_fds(anc)
         if flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC):
             for fd in fds:
                 os.close(fd)

@@ -7,10 +7,10 @@ socket, the JSON below as data and the listener as SCM_RIGHTS, then close.
 from __future__ import annotations
 
 import _socket
-import struct
 
 from shim import OCI_VERSION
 from shim.errors import InitFailed
+from shim.fdpass import rights
 from shim.json_codec import dumps, loads
 
 
@@ -34,10 +34,7 @@ def send_listener(
                 "unable to start container process: failed to connect with seccomp agent "
                 f"specified in the seccomp profile: dial unix {listener_path}: connect: {reason}"
             ) from None
-        sock.sendmsg(
-            [dumps(message).encode()],
-            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack("i", fd))],
-        )
+        sock.sendmsg([dumps(message).encode()], rights([fd]))
     except OSError as err:
         reason = (err.strerror or str(err)).lower()
         raise InitFailed(f"send the seccomp listener to {listener_path}: {reason}") from None

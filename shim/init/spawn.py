@@ -8,11 +8,11 @@ import fcntl
 import os
 import select
 import stat
-import struct
 import time
 
 from shim.cancel import wait_readable
 from shim.errors import InitFailed, TimedOut
+from shim.fdpass import received_fds, rights
 from shim.init import protocol as p
 from shim.init.handshake import (
     TRANSITIONS,
@@ -145,13 +145,8 @@ class Helper:
     ) -> None:
         sock = self.ctl1 if channel == 1 else self.ctl2
         data = encode_packet(mtype, body, len(fds or ()))
-        anc = (
-            [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))]
-            if fds
-            else []
-        )
         try:
-            sock.sendmsg([data], anc)
+            sock.sendmsg([data], rights(fds or []))
         except OSError as err:
             raise InitFailed(f"send message {mtype} to the init helper: {err.strerror}") from None
 
@@ -177,12 +172,7 @@ class Helper:
             )
         except OSError as err:
             raise InitFailed(f"receive from the init helper: {err.strerror}") from None
-        fds = [
-            fd
-            for level, kind, raw in anc
-            if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
-            for fd in struct.unpack(f"{len(raw) // 4}i", raw[: len(raw) - len(raw) % 4])
-        ]
+        fds = received_fds(anc)
         try:
             if not data and not anc:
                 return None

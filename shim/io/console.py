@@ -8,10 +8,10 @@ The one-shot CLI uses the blocking calls (`connect_console_socket`, `socket_pair
 from __future__ import annotations
 
 import _socket
-import array
 import os
 
 from shim.errors import Internal, Unavailable
+from shim.fdpass import received_fds, rights
 
 MASTER_NAME_MAX = 4096
 
@@ -43,20 +43,21 @@ def recv_master(fd: int) -> int:
         )
     finally:
         sock.close()
-    for level, kind, data in anc:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
-            return array.array("i", data[:4])[0]
-    raise Internal("console socket: no pty master received")
+    fds = received_fds(anc)
+    for extra in fds[1:]:  # one master is all a console socket carries
+        os.close(extra)
+    if not fds:
+        raise Internal("console socket: no pty master received")
+    return fds[0]
 
 
 def send_master(sock: int, master: int, name: str) -> None:
     """Send `master` over the connected console socket `sock`, with the pty's `name`
     (e.g. /dev/pts/3) as the message, as runc does. `sock` stays open; blocking."""
     payload = name.encode() or b"\0"  # a stream socket carries no control data without bytes
-    rights = array.array("i", [master]).tobytes()
     sock_obj = _socket.socket(fileno=sock)
     try:
-        sock_obj.sendmsg([payload], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, rights)])
+        sock_obj.sendmsg([payload], rights([master]))
     finally:
         sock_obj.detach()
 

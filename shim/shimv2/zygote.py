@@ -75,6 +75,7 @@ def socket_path(print_: str | None = None) -> str:
 def fork_daemon(argv: list[str], cwd: str, listener: int) -> int | None:
     """Ask the zygote for a daemon serving `listener`; its pid, or None when no zygote
     answers (the caller spawns the daemon itself, and the zygote for next time)."""
+    from shim.fdpass import rights
     from shim.json_codec import dumps, loads
 
     if os.environ.get("SHIM_NO_ZYGOTE") == "1":
@@ -90,8 +91,7 @@ def fork_daemon(argv: list[str], cwd: str, listener: int) -> int | None:
             return None
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
         request = dumps({"argv": argv, "cwd": cwd, "env": env}).encode()
-        rights = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, listener.to_bytes(4, sys.byteorder))]
-        sock.sendmsg([request], rights)
+        sock.sendmsg([request], rights([listener]))
         reply = sock.recv(4096)
     except OSError:
         return None  # a zygote that misbehaves: the classic way still works
@@ -259,15 +259,11 @@ def _handle(conn: socket.socket, listener: socket.socket) -> int:
     """Read one request, fork the daemon, answer its pid; 0 if the request was bad."""
     import select
 
+    from shim.fdpass import received_fds
     from shim.json_codec import dumps, loads
 
     data, anc, flags, _ = conn.recvmsg(MAX_REQUEST, _socket.CMSG_SPACE(4), _socket.MSG_CMSG_CLOEXEC)
-    fds = [
-        int.from_bytes(raw[i : i + 4], sys.byteorder)
-        for level, kind, raw in anc
-        if (level, kind) == (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
-        for i in range(0, len(raw) - len(raw) % 4, 4)
-    ]
+    fds = received_fds(anc)
     try:
         try:
             truncated = flags & (_socket.MSG_TRUNC | _socket.MSG_CTRUNC)

@@ -78,8 +78,8 @@ def _daemon_of(ctd: Containerd, cid: str) -> int | None:
     """The daemon serving `cid`: exec'd by start (its argv names it) or forked by the
     zygote (its cwd is the bundle)."""
     for pid in ctd.shim_pids():
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        try:
+        try:  # a `start` (the native front: a millisecond) may be gone by now
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
             continue

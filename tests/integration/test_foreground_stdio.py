@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,12 @@ def run_on_a_tty(runtime: Shim, argv: list[str], *, stdout_pipe: bool) -> tuple[
     try:
         out = proc.stdout.read() if proc.stdout is not None else b""
         code = proc.wait(timeout=TIMEOUT)
-        os.set_blocking(master, False)
-        while True:
+        # Drain until EIO (every slave closed): the pty hands written bytes over to the
+        # master from a kernel work item, so they may arrive after the writer has exited.
+        while select.select([master], [], [], 2.0)[0]:
             try:
                 chunk = os.read(master, 65536)
-            except (BlockingIOError, OSError):
+            except OSError:
                 break
             if not chunk:
                 break

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,6 +195,16 @@ def test_fatal_message_bytes_survive(
     assert 'msg="bad \\xff byte"' in (tmp_path / "log").read_text()
 
 
+def _read_line(controller: int) -> str:
+    """Read one line from a pty: its line discipline may hand it over in pieces."""
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([controller], [], [], 5.0)
+        assert ready, f"no full line from the terminal within 5 s: {data!r}"
+        data += os.read(controller, 4096)
+    return data.decode()
+
+
 def test_terminal_gets_logrus_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
@@ -203,7 +214,7 @@ def test_terminal_gets_logrus_colours(monkeypatch: pytest.MonkeyPatch) -> None:
     controller, terminal = os.openpty()
     try:
         Logger(terminal, "text", "info", False).error("container does not exist", id="c1")
-        out = os.read(controller, 4096).decode()
+        out = _read_line(controller)
     finally:
         os.close(controller)
         os.close(terminal)

@@ -267,7 +267,9 @@ async def test_delete_force_races_waiters_and_an_exec_without_losing_a_status(
                 await sup.delete(cid, force=True)
                 slowest = max(slowest, time.monotonic() - t0)
         assert sorted(statuses) == [("", 137)] * 3 + [("e", 137)] * 2, f"round {r}"
-    assert slowest < 1.0, f"a delete took {slowest:.2f} s"
+    # Not a speed check (bench/ measures that): a delete that fell back on a timeout
+    # (10 s for stdio or a frozen init) instead of its wake-up shows here.
+    assert slowest < 3.0, f"a delete took {slowest:.2f} s"
     no_children_of_us()
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from ._events import CtrEvents
 from .harness import BUSYBOX_IMAGE, TIMEOUT, Containerd
 
 pytestmark = [pytest.mark.containerd, pytest.mark.privileged]
@@ -155,13 +156,10 @@ def test_exec_with_a_terminal(containerd: Containerd, running: str) -> None:
 
 
 def test_events_come_in_containerds_order(containerd: Containerd) -> None:
-    events = subprocess.Popen(
-        ["ctr", "--address", containerd.address, "events"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    events = CtrEvents(containerd, ENV)
     cid = f"ev-{os.getpid()}"
     try:
-        time.sleep(0.5)  # ctr events subscribes asynchronously
+        events.subscribed()
         ctr(containerd, "run", "-d", "--runtime", RUNTIME, BUSYBOX_IMAGE, cid, "sleep", "1000")
         ctr(containerd, "tasks", "exec", "--exec-id", "e1", cid, "true")
         ctr(containerd, "tasks", "pause", cid)
@@ -170,11 +168,11 @@ def test_events_come_in_containerds_order(containerd: Containerd) -> None:
         _wait_for(lambda: _status(containerd, cid) == "STOPPED", "the task to stop")
         ctr(containerd, "tasks", "delete", cid)
         ctr(containerd, "containers", "delete", cid)
-        time.sleep(0.5)
+        events.wait_for(lambda line: "/containers/delete" in line and cid in line, "the delete")
     finally:
-        events.terminate()
-        out, _ = events.communicate(timeout=TIMEOUT)
+        events.close()
         _rm(containerd, cid)
+    out = "".join(events.lines)
     topics = [
         next(word for word in line.split() if word.startswith("/tasks/"))
         for line in out.splitlines()
@@ -289,23 +287,18 @@ def test_a_restarted_containerd_finds_the_running_task(containerd: Containerd) -
 
 
 def test_an_oom_kill_is_published(containerd: Containerd) -> None:
-    events = subprocess.Popen(
-        ["ctr", "--address", containerd.address, "events"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    events = CtrEvents(containerd, ENV)
     cid = "oom"
     try:
-        time.sleep(0.5)
+        events.subscribed()
         # a 16 MiB limit, and a shell that grows a string until the kernel kills it
         script = "x=a; while :; do x=$x$x; done"
         ctr(containerd, "run", "--rm", "--runtime", RUNTIME, "--memory-limit", str(16 << 20),
             BUSYBOX_IMAGE, cid, "sh", "-c", script, check=False)  # fmt: skip
-        time.sleep(0.5)
+        events.wait_for(lambda line: "/tasks/oom" in line and cid in line, "the OOM event")
     finally:
-        events.terminate()
-        out, _ = events.communicate(timeout=TIMEOUT)
+        events.close()
         _rm(containerd, cid)
-    assert any("/tasks/oom" in line and cid in line for line in out.splitlines()), out
 
 
 def _pid_alive(pid: int) -> bool:

@@ -25,6 +25,10 @@ from tests.host_guard import HostChanged, HostGuard
 SHIM = str(Path(sys.executable).with_name("shim"))
 BUSYBOX = "/bin/busybox"
 TIMEOUT = 30
+# A containerd-shim zygote a test starts (shim/shimv2/zygote.py, a host-wide fork server)
+# leaves 10 s after its last daemon instead of 5 min: the suite leaves no process behind,
+# and the v2-only pass's zygote is unreachable once that pass's mount namespace is gone.
+os.environ.setdefault("SHIM_ZYGOTE_IDLE", "10")
 
 
 def is_root() -> bool:

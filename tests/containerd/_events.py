@@ -18,8 +18,8 @@ from .harness import TIMEOUT, Containerd
 
 
 class CtrEvents:
-    def __init__(self, ctd: Containerd, env: dict[str, str]) -> None:
-        self._ctd, self._env = ctd, env
+    def __init__(self, ctd: Containerd, env: dict[str, str] | None = None) -> None:
+        self._ctd, self._env = ctd, env  # None: ctr gets our environment
         self._lines: list[str] = []
         self._changed = threading.Condition()
         self._proc = subprocess.Popen(

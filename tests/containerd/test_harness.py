@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -24,6 +24,7 @@ import pytest
 from shim.shimv2.proto import events_task_pb2
 from shim.shimv2.publisher import Publisher
 
+from ._events import CtrEvents
 from .cri import Cri
 from .harness import BUSYBOX_IMAGE, SANDBOX_IMAGE, TIMEOUT, Containerd, ShimCall
 
@@ -157,21 +158,14 @@ def test_cri_serves_and_runs_pod_sandboxes_through_our_shim(containerd: Containe
     _wait_for(lambda: not containerd.shim_pids(), "the sandbox's shim to exit")
 
 
+def _containing(text: str) -> Callable[[str], bool]:
+    return lambda line: text in line
+
+
 def test_our_publisher_reaches_ctr_events_over_ttrpc_and_the_publish_binary(
     containerd: Containerd,
 ) -> None:
-    events = subprocess.Popen(
-        ["ctr", "--address", containerd.address, "events"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    assert events.stdout is not None
-    stdout = events.stdout
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(stdout.readline, "")), daemon=True)
-    reader.start()
-
-    def seen(text: str) -> bool:
-        return any(text in line for line in list(lines))
+    events = CtrEvents(containerd)
 
     async def publish() -> None:
         over_ttrpc = Publisher("default", containerd.ttrpc_address)
@@ -181,9 +175,6 @@ def test_our_publisher_reaches_ctr_events_over_ttrpc_and_the_publish_binary(
         async with anyio.create_task_group() as tg:
             tg.start_soon(over_ttrpc.run)
             tg.start_soon(by_binary.run)
-            while not seen("probe"):  # ctr subscribes after it starts: until it listens
-                over_ttrpc.publish(events_task_pb2.TaskOOM(container_id="probe"))
-                await anyio.sleep(0.05)
             over_ttrpc.publish(events_task_pb2.TaskOOM(container_id="via-ttrpc"))
             by_binary.publish(events_task_pb2.TaskOOM(container_id="via-binary"))
             exit_event = events_task_pb2.TaskExit(
@@ -201,14 +192,13 @@ def test_our_publisher_reaches_ctr_events_over_ttrpc_and_the_publish_binary(
             await publish()
 
     try:
+        events.subscribed()
         anyio.run(bounded)
-        _wait_for(
-            lambda: seen("via-ttrpc") and seen("via-binary") and seen("/tasks/exit"), "events"
-        )
+        for text in ("via-ttrpc", "via-binary", "/tasks/exit"):
+            events.wait_for(_containing(text), text)
     finally:
-        events.terminate()
-        events.wait(timeout=TIMEOUT)
-    tasks = [line for line in lines if "/tasks/" in line]
+        events.close()
+    tasks = [line for line in events.lines if "/tasks/" in line]
     assert any("default /tasks/oom" in line and "via-ttrpc" in line for line in tasks), tasks
     assert any("default /tasks/oom" in line and "via-binary" in line for line in tasks), tasks
     exit_line = next(line for line in tasks if "/tasks/exit" in line)

@@ -138,8 +138,11 @@ class Core:
     async def watch_oom(self, record: ContainerRecord) -> None:
         """Relay the container's OOM kills as Oom events until it is deleted. The watch is
         opened (state, cgroup files) in a worker, and before this returns: an OOM right
-        after start is not missed."""
-        watch = await run_blocking(lambda _: self._open_oom_watch(record.id))
+        after start is not missed. Shielded: the container exists by now, so a cancel
+        here would strand the opened watch (its fds) unrelayed; the open is quick, and
+        the caller's cancel arrives at its next checkpoint."""
+        with anyio.CancelScope(shield=True):
+            watch = await run_blocking(lambda _: self._open_oom_watch(record.id))
         if watch is None:
             return
         scope = anyio.CancelScope()

@@ -330,6 +330,53 @@ async def test_a_cancelled_create_leaves_nothing_behind(
     nothing_left([cid], [bundle])
 
 
+async def test_a_cancel_while_the_oom_watch_opens_loses_neither_container_nor_watch(
+    sup: Supervisor,
+    make_bundle: BundleFactory,
+    cid: str,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    """The OOM watch is opened in a worker after the container exists. A cancel landing
+    then must not strand either: the container stays the supervisor's (delete takes it),
+    and the watch is relayed, so the delete closes it."""
+    import threading
+
+    from shim.supervisor.core import Core
+
+    opened: list[object] = []
+    entered = threading.Event()
+    original = Core._open_oom_watch
+
+    def slow_open(self: Core, container_id: str) -> object:
+        watch = original(self, container_id)
+        opened.append(watch)
+        entered.set()
+        time.sleep(0.3)  # the caller is cancelled meanwhile
+        return watch
+
+    monkeypatch.setattr(Core, "_open_oom_watch", slow_open)
+    bundle = make_bundle(["sleep", "100"])
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+
+            async def create() -> None:
+                await sup.create(cid, str(bundle))
+
+            tg.start_soon(create)
+            while not entered.is_set():  # noqa: ASYNC110 - a thread's event, not a task's
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        if opened[0] is None:
+            pytest.skip("no memory controller here: there is no OOM watch to open")
+        assert (await sup.state(cid)).status == "created"
+        await sup.delete(cid, force=True)
+        watch: Any = opened[0]
+        while watch.fileno() != -1:  # noqa: ASYNC110 - the relay, cancelled by delete, closes it
+            await anyio.sleep(0.01)  # (bounded by fail_after above)
+    nothing_left([cid], [bundle])
+
+
 @pytest.mark.slow
 async def test_a_thousand_cycles_in_one_process_do_not_grow(
     sup: Supervisor, make_bundle: BundleFactory, anyio_backend: str

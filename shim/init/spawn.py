@@ -290,7 +290,13 @@ def spawn_helper(
     )
     log_r, log_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    # Above every dup2 target too: the child execs /proc/self/fd/<mfd> after the file
+    # actions, and a low number freed meanwhile (by the cgroup prime thread, say) could be
+    # one of them, so the child would exec a socket (EACCES).
     mfd = sealed_helper()
+    mfd_high = _high_dup(mfd, floor)
+    os.close(mfd)
+    mfd = mfd_high
     sources = [ctl1_child.fileno(), ctl2_child.fileno(), log_w, console_sock, fifo_fd]
     highs = [_high_dup(devnull if fd is None else fd, floor) for fd in sources]
     actions: list[tuple[int, int, int]] = [(os.POSIX_SPAWN_DUP2, fd, fd) for fd in range(3, base)]
